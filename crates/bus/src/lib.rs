@@ -1,0 +1,19 @@
+//! Fan-out and ephemeral state.
+//!
+//! - [`hub`]: the node-local registry of sockets per channel. The first local listener of a
+//!   channel subscribes it at the broker, the last one to leave unsubscribes it; one task
+//!   applies these changes in order, batched, so a subscribe and an unsubscribe never cross.
+//! - [`broker`]: where events travel between nodes — [`broker::LocalBroker`] (one process) or
+//!   [`redis_broker::RedisBroker`] (Redis pub/sub, reconnecting and re-subscribing by itself).
+//! - [`presence`]: who is online and who is typing, with TTLs, in memory or in Redis.
+pub mod broker;
+pub mod error;
+pub mod hub;
+pub mod presence;
+pub mod redis_broker;
+
+pub use broker::{Broker, LocalBroker};
+pub use error::BusError;
+pub use hub::{Hub, Outbound, SessionId, Subscription};
+pub use presence::{LocalPresence, RedisPresence};
+pub use redis_broker::RedisBroker;

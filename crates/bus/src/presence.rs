@@ -1,0 +1,284 @@
+//! Who is online and who is typing: expiring state, never in Postgres.
+//!
+//! Online-ness is counted per node: a node records "user U has a socket here" once, however many
+//! sockets U has on it, with an expiry it refreshes on a heartbeat. A node that dies stops
+//! refreshing, so its users drop offline by themselves within one TTL.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chatwire_core::ports::Presence;
+use chatwire_core::{ConversationId, CoreResult, UserId};
+
+use crate::error::BusError;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct PresenceSettings {
+    /// How long a node's claim that a user is online lasts without a heartbeat.
+    pub online_ttl: Duration,
+    /// How long a typing indicator lasts unless renewed (clients re-send while typing).
+    pub typing_ttl: Duration,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        PresenceSettings { online_ttl: Duration::from_secs(30), typing_ttl: Duration::from_secs(5) }
+    }
+}
+
+/// Presence for a single node, in memory.
+#[derive(Default)]
+pub struct LocalPresence {
+    settings: PresenceSettings,
+    online: Mutex<HashMap<UserId, usize>>,
+    typing: Mutex<HashMap<ConversationId, HashMap<UserId, Instant>>>,
+}
+
+impl LocalPresence {
+    pub fn new(settings: PresenceSettings) -> Self {
+        LocalPresence { settings, ..Default::default() }
+    }
+}
+
+#[async_trait]
+impl Presence for LocalPresence {
+    async fn connect(&self, user: UserId) -> CoreResult<bool> {
+        let mut online = lock(&self.online);
+        let n = online.entry(user).or_insert(0);
+        *n += 1;
+        Ok(*n == 1)
+    }
+    async fn disconnect(&self, user: UserId) -> CoreResult<bool> {
+        let mut online = lock(&self.online);
+        let Some(n) = online.get_mut(&user) else { return Ok(false) };
+        *n -= 1;
+        if *n == 0 {
+            online.remove(&user);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    async fn online(&self, users: &[UserId]) -> CoreResult<Vec<bool>> {
+        let online = lock(&self.online);
+        Ok(users.iter().map(|u| online.contains_key(u)).collect())
+    }
+    async fn set_typing(&self, conversation: ConversationId, user: UserId, is_typing: bool) -> CoreResult<()> {
+        let mut typing = lock(&self.typing);
+        let conv = typing.entry(conversation).or_default();
+        if is_typing {
+            conv.insert(user, Instant::now() + self.settings.typing_ttl);
+        } else {
+            conv.remove(&user);
+        }
+        Ok(())
+    }
+    async fn typing(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {
+        let now = Instant::now();
+        let mut typing = lock(&self.typing);
+        let Some(conv) = typing.get_mut(&conversation) else { return Ok(Vec::new()) };
+        conv.retain(|_, until| *until > now);
+        Ok(conv.keys().copied().collect())
+    }
+}
+
+pub fn redis_pool(url: &str) -> Result<deadpool_redis::Pool, BusError> {
+    let mut cfg = deadpool_redis::Config::from_url(url);
+    cfg.pool = Some(deadpool_redis::PoolConfig {
+        max_size: 16,
+        timeouts: deadpool_redis::Timeouts {
+            wait: Some(Duration::from_secs(2)),
+            create: Some(Duration::from_secs(2)),
+            recycle: Some(Duration::from_secs(2)),
+        },
+        ..Default::default()
+    });
+    Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
+}
+
+/// Presence across nodes in Redis: a sorted set per user (`presence:<user>`) whose members are
+/// node ids scored by expiry, and one per conversation (`typing:<conversation>`) of typing users.
+pub struct RedisPresence {
+    pool: deadpool_redis::Pool,
+    prefix: String,
+    node: String,
+    settings: PresenceSettings,
+    /// Sockets per user on this node: Redis hears only the first arrival and the last departure.
+    local: Mutex<HashMap<UserId, usize>>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl RedisPresence {
+    /// Starts presence for this node, with its heartbeat task on the current runtime.
+    pub fn start(pool: deadpool_redis::Pool, prefix: &str, node: &str, settings: PresenceSettings) -> Arc<Self> {
+        let presence = Arc::new(RedisPresence {
+            pool,
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+            settings,
+            local: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(heartbeat(Arc::downgrade(&presence)));
+        presence
+    }
+
+    fn online_key(&self, user: UserId) -> String {
+        format!("{}presence:{}", self.prefix, user)
+    }
+
+    fn typing_key(&self, conversation: ConversationId) -> String {
+        format!("{}typing:{}", self.prefix, conversation)
+    }
+
+    async fn conn(&self) -> Result<deadpool_redis::Connection, BusError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Re-asserts every local user's presence; run well inside the TTL.
+    async fn refresh(&self) -> Result<(), BusError> {
+        let users: Vec<UserId> = lock(&self.local).keys().copied().collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        let until = now_ms() + self.settings.online_ttl.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        for user in users {
+            let key = self.online_key(user);
+            pipe.zadd(&key, &self.node, until).ignore();
+            pipe.pexpire(&key, self.settings.online_ttl.as_millis() as i64 * 2).ignore();
+        }
+        let _: () = pipe.query_async(&mut *self.conn().await?).await?;
+        Ok(())
+    }
+
+    /// How many nodes currently claim `user` (expired claims are dropped first).
+    async fn claims(&self, conn: &mut deadpool_redis::Connection, user: UserId) -> Result<i64, BusError> {
+        let key = self.online_key(user);
+        let (_, n): (i64, i64) = redis::pipe()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now_ms())
+            .cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut **conn)
+            .await?;
+        Ok(n)
+    }
+}
+
+async fn heartbeat(presence: std::sync::Weak<RedisPresence>) {
+    let period = match presence.upgrade() {
+        Some(p) => p.settings.online_ttl / 3,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let Some(p) = presence.upgrade() else { return };
+        if let Err(err) = p.refresh().await {
+            tracing::warn!(%err, "presence heartbeat failed");
+        }
+    }
+}
+
+#[async_trait]
+impl Presence for RedisPresence {
+    async fn connect(&self, user: UserId) -> CoreResult<bool> {
+        let first_here = {
+            let mut local = lock(&self.local);
+            let n = local.entry(user).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if !first_here {
+            return Ok(false);
+        }
+        let mut conn = self.conn().await?;
+        let key = self.online_key(user);
+        let until = now_ms() + self.settings.online_ttl.as_millis() as i64;
+        let _: () = redis::pipe()
+            .zadd(&key, &self.node, until)
+            .ignore()
+            .pexpire(&key, self.settings.online_ttl.as_millis() as i64 * 2)
+            .ignore()
+            .query_async(&mut *conn)
+            .await
+            .map_err(BusError::from)?;
+        Ok(self.claims(&mut conn, user).await? == 1)
+    }
+
+    async fn disconnect(&self, user: UserId) -> CoreResult<bool> {
+        let last_here = {
+            let mut local = lock(&self.local);
+            match local.get_mut(&user) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    local.remove(&user);
+                    true
+                }
+                None => false,
+            }
+        };
+        if !last_here {
+            return Ok(false);
+        }
+        let mut conn = self.conn().await?;
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.online_key(user))
+            .arg(&self.node)
+            .query_async(&mut *conn)
+            .await
+            .map_err(BusError::from)?;
+        Ok(self.claims(&mut conn, user).await? == 0)
+    }
+
+    async fn online(&self, users: &[UserId]) -> CoreResult<Vec<bool>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        let now = now_ms();
+        for user in users {
+            pipe.cmd("ZCOUNT").arg(self.online_key(*user)).arg(now).arg("+inf");
+        }
+        let counts: Vec<i64> = pipe.query_async(&mut *self.conn().await?).await.map_err(BusError::from)?;
+        Ok(counts.into_iter().map(|n| n > 0).collect())
+    }
+
+    async fn set_typing(&self, conversation: ConversationId, user: UserId, is_typing: bool) -> CoreResult<()> {
+        let key = self.typing_key(conversation);
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        if is_typing {
+            let until = now_ms() + self.settings.typing_ttl.as_millis() as i64;
+            pipe.zadd(&key, user.to_string(), until).ignore();
+            pipe.pexpire(&key, self.settings.typing_ttl.as_millis() as i64).ignore();
+        } else {
+            pipe.zrem(&key, user.to_string()).ignore();
+        }
+        let _: () = pipe.query_async(&mut *conn).await.map_err(BusError::from)?;
+        Ok(())
+    }
+
+    async fn typing(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.typing_key(conversation))
+            .arg(now_ms())
+            .arg("+inf")
+            .query_async(&mut *self.conn().await?)
+            .await
+            .map_err(BusError::from)?;
+        Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())
+    }
+}

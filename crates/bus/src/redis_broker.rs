@@ -1,0 +1,163 @@
+//! Redis pub/sub between nodes: one publish pool and one subscriber connection per node.
+//!
+//! The subscriber connection is split: a reader task consumes messages and hands them to the
+//! hub; the sink subscribes and unsubscribes. When the reader sees the connection end (or a
+//! keep-alive ping fails), it reconnects with backoff and asks the hub to re-subscribe every
+//! channel it holds; the hub then tells its sockets to resync, since pub/sub dropped whatever
+//! was published meanwhile.
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatwire_core::Event;
+use futures_util::StreamExt;
+use redis::aio::{PubSubSink, PubSubStream};
+
+use crate::broker::Broker;
+use crate::error::BusError;
+use crate::hub::HubInner;
+
+pub struct RedisBroker {
+    client: redis::Client,
+    pool: deadpool_redis::Pool,
+    /// Prepended to every channel name, so tests (or tenants) can share one Redis.
+    prefix: String,
+    /// The live subscriber sink; `None` while reconnecting.
+    sink: Arc<Mutex<Option<PubSubSink>>>,
+    hub: OnceLock<Weak<HubInner>>,
+}
+
+impl RedisBroker {
+    /// Connects the publish pool and the subscriber; fails if Redis does not answer now.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBroker>, BusError> {
+        let client = redis::Client::open(url)?;
+        let pool = crate::presence::redis_pool(url)?;
+        let broker = Arc::new(RedisBroker {
+            client,
+            pool,
+            prefix: prefix.to_owned(),
+            sink: Arc::new(Mutex::new(None)),
+            hub: OnceLock::new(),
+        });
+        let stream = broker.open_subscriber().await?;
+        tokio::spawn(read_loop(Arc::downgrade(&broker), stream));
+        Ok(broker)
+    }
+
+    pub fn pool(&self) -> &deadpool_redis::Pool {
+        &self.pool
+    }
+
+    async fn open_subscriber(&self) -> Result<PubSubStream, BusError> {
+        let pubsub = self.client.get_async_pubsub().await?;
+        let (sink, stream) = pubsub.split();
+        *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+        Ok(stream)
+    }
+
+    fn current_sink(&self) -> Result<PubSubSink, BusError> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(BusError::Disconnected)
+    }
+
+    fn prefixed(&self, channels: &[String]) -> Vec<String> {
+        channels.iter().map(|c| format!("{}{}", self.prefix, c)).collect()
+    }
+
+    fn hub(&self) -> Option<Arc<HubInner>> {
+        self.hub.get().and_then(Weak::upgrade)
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn subscribe(&self, channels: &[String]) -> Result<(), BusError> {
+        let mut sink = self.current_sink()?;
+        Ok(sink.subscribe(self.prefixed(channels)).await?)
+    }
+
+    async fn unsubscribe(&self, channels: &[String]) -> Result<(), BusError> {
+        if channels.is_empty() {
+            // An empty UNSUBSCRIBE means "all channels" to Redis.
+            return Ok(());
+        }
+        let mut sink = self.current_sink()?;
+        Ok(sink.unsubscribe(self.prefixed(channels)).await?)
+    }
+
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(event)?;
+        let channel = format!("{}{}", self.prefix, event.channel());
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let mut conn = self.pool.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    fn attach(&self, hub: Weak<HubInner>) {
+        let _ = self.hub.set(hub);
+    }
+}
+
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// Reads the subscriber connection forever, reconnecting when it drops.
+async fn read_loop(broker: Weak<RedisBroker>, mut stream: PubSubStream) {
+    loop {
+        consume(&broker, &mut stream).await;
+        let Some(b) = broker.upgrade() else { return };
+        *b.sink.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        tracing::warn!("redis subscriber connection lost; reconnecting");
+        let mut backoff = Duration::from_millis(100);
+        stream = loop {
+            match b.open_subscriber().await {
+                Ok(s) => break s,
+                Err(err) => {
+                    tracing::debug!(%err, "redis reconnect failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        tracing::info!("redis subscriber reconnected; re-subscribing");
+        if let Some(hub) = b.hub() {
+            hub.resubscribe_all();
+        }
+    }
+}
+
+/// Dispatches messages until the connection ends or stops answering pings.
+async fn consume(broker: &Weak<RedisBroker>, stream: &mut PubSubStream) {
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else { return };
+                let Some(b) = broker.upgrade() else { return };
+                let Some(name) = msg.get_channel_name().strip_prefix(b.prefix.as_str()) else { continue };
+                match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
+                    Ok(event) => {
+                        if let Some(hub) = b.hub() {
+                            hub.dispatch(name, Arc::new(event));
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, channel = name, "undecodable event on the bus"),
+                }
+            }
+            _ = keepalive.tick() => {
+                let Some(b) = broker.upgrade() else { return };
+                let Ok(mut sink) = b.current_sink() else { return };
+                // A half-open TCP connection is only noticed by asking.
+                match tokio::time::timeout(KEEPALIVE, sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    _ => return,
+                }
+            }
+        }
+    }
+}

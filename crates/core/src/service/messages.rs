@@ -1,0 +1,156 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, ChatService};
+use crate::error::{CoreError, CoreResult};
+use crate::event::Event;
+use crate::ids::{ConversationId, MessageId};
+use crate::model::{Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent};
+use crate::ports::ListFilter;
+use crate::validate;
+
+/// "I have seen conversation C up to seq N": what a reconnecting client sends to resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncCursor {
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+}
+
+/// One conversation's part of a resume: what the client missed, in seq order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncBatch {
+    pub conversation_id: ConversationId,
+    pub last_seq: i64,
+    pub messages: Vec<Message>,
+    /// More than one batch's worth was missed: ask again from the last message's seq.
+    pub has_more: bool,
+}
+
+impl ChatService {
+    /// Sends a message; a retry with the same client key returns the original and publishes nothing.
+    pub async fn send_message(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage) -> CoreResult<Sent> {
+        validate::new_message(&self.limits, &msg)?;
+        let sent = match self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await? {
+            Some(sent) => sent,
+            None => {
+                // Tell a pending member (unanswered request) apart from a stranger without leaking existence.
+                self.active_member_of(actor, conversation).await?;
+                return Err(CoreError::NotFound("conversation"));
+            }
+        };
+        if sent.created {
+            self.publish(Event::MessageCreated { message: sent.message.clone() }).await;
+        }
+        Ok(sent)
+    }
+
+    /// Writes a system message (no sender) into a conversation, e.g. on membership changes.
+    pub async fn post_system_message(&self, conversation: ConversationId, content: &str) -> CoreResult<Message> {
+        let msg = NewMessage { content: content.to_owned(), ..NewMessage::default() };
+        let sent = self
+            .store
+            .insert_message(conversation, None, MessageKind::System, &msg)
+            .await?
+            .ok_or(CoreError::NotFound("conversation"))?;
+        self.publish(Event::MessageCreated { message: sent.message.clone() }).await;
+        Ok(sent.message)
+    }
+
+    /// A page of messages in ascending seq order.
+    pub async fn messages(&self, actor: &Actor, conversation: ConversationId, page: MessagePage) -> CoreResult<Vec<Message>> {
+        self.member_of(actor, conversation).await?;
+        let page = MessagePage { limit: page.limit.clamp(1, self.limits.max_page), ..page };
+        self.store.list_messages(conversation, page).await
+    }
+
+    pub async fn message_count(&self, actor: &Actor, conversation: ConversationId) -> CoreResult<i64> {
+        self.member_of(actor, conversation).await?;
+        self.store.count_messages(conversation).await
+    }
+
+    /// One message, if the actor may see its conversation.
+    pub async fn message(&self, actor: &Actor, id: MessageId) -> CoreResult<Message> {
+        let message = self.store.get_message(id).await?.ok_or(CoreError::NotFound("message"))?;
+        self.member_of(actor, message.conversation_id).await.map_err(|_| CoreError::NotFound("message"))?;
+        Ok(message)
+    }
+
+    /// Edits the actor's own message.
+    pub async fn edit_message(&self, actor: &Actor, id: MessageId, content: &str) -> CoreResult<Message> {
+        validate::message_content(&self.limits, content, false)?;
+        let original = self.own_message(actor, id).await?;
+        if original.is_deleted() {
+            return Err(CoreError::invalid("message", "a deleted message cannot be edited"));
+        }
+        let message = self.store.edit_message(id, content).await?;
+        self.publish(Event::MessageEdited { message: message.clone() }).await;
+        Ok(message)
+    }
+
+    /// Deletes (unsends) the actor's own message: content cleared, row and seq kept.
+    pub async fn delete_message(&self, actor: &Actor, id: MessageId) -> CoreResult<Message> {
+        let original = self.own_message(actor, id).await?;
+        if original.is_deleted() {
+            return Ok(original);
+        }
+        let message = self.store.delete_message(id).await?;
+        self.publish(Event::MessageDeleted { message: message.clone() }).await;
+        Ok(message)
+    }
+
+    async fn own_message(&self, actor: &Actor, id: MessageId) -> CoreResult<Message> {
+        let message = self.message(actor, id).await?;
+        if message.sender_id() != Some(actor.id()) {
+            return Err(CoreError::Forbidden("you can only change your own messages"));
+        }
+        Ok(message)
+    }
+
+    /// Adds the reaction, or removes it if the actor already reacted with that emoji.
+    pub async fn toggle_reaction(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        emoji: &str,
+    ) -> CoreResult<(ReactionChange, Vec<ReactionGroup>, Message)> {
+        validate::emoji(emoji)?;
+        let message = self.message(actor, id).await?;
+        if message.is_deleted() {
+            return Err(CoreError::invalid("message", "a deleted message cannot be reacted to"));
+        }
+        let (change, reactions) = self.store.toggle_reaction(id, actor.id(), emoji).await?;
+        self.publish(Event::ReactionChanged {
+            conversation_id: message.conversation_id,
+            message_id: id,
+            user_id: actor.id(),
+            emoji: emoji.to_owned(),
+            change,
+            reactions: reactions.clone(),
+        })
+        .await;
+        Ok((change, reactions, message))
+    }
+
+    /// What the actor missed: for each cursor, messages after its seq (bounded per conversation),
+    /// and for every other visible conversation its `last_seq` so the client knows to fetch it.
+    pub async fn sync(&self, actor: &Actor, cursors: &[SyncCursor], per_conversation: i64) -> CoreResult<Vec<SyncBatch>> {
+        let limit = per_conversation.clamp(1, self.limits.max_page);
+        let views = self.store.list_conversations(actor.id(), ListFilter::Visible).await?;
+        let mut batches = Vec::with_capacity(views.len());
+        for view in views {
+            let id = view.conversation.id;
+            let last_seq = view.conversation.last_seq;
+            let mut batch = SyncBatch { conversation_id: id, last_seq, messages: Vec::new(), has_more: false };
+            if let Some(cursor) = cursors.iter().find(|c| c.conversation_id == id) {
+                if cursor.seq < last_seq {
+                    let page = MessagePage { before: None, after: Some(cursor.seq), limit };
+                    batch.messages = self.store.list_messages(id, page).await?;
+                    batch.has_more = batch.messages.last().is_some_and(|m| m.seq < last_seq);
+                }
+            }
+            batches.push(batch);
+        }
+        Ok(batches)
+    }
+}

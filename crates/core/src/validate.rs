@@ -1,0 +1,88 @@
+//! Input rules shared by every dialect.
+use crate::error::{CoreError, CoreResult};
+use crate::model::NewMessage;
+
+/// Limits that are settings, not constants (the rooms document's MESSAGE_SIZE_LIMIT is one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest message content, in characters (Unicode scalar values), as the rooms document counts.
+    pub max_message_chars: usize,
+    pub max_title_chars: usize,
+    pub max_client_key_chars: usize,
+    pub max_group_members: usize,
+    pub max_page: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_chars: 1000,
+            max_title_chars: 200,
+            max_client_key_chars: 128,
+            max_group_members: 1000,
+            max_page: 200,
+        }
+    }
+}
+
+pub fn message_content(limits: &Limits, content: &str, has_attachment: bool) -> CoreResult<()> {
+    if content.trim().is_empty() && !has_attachment {
+        return Err(CoreError::invalid("content", "must not be empty"));
+    }
+    if content.chars().count() > limits.max_message_chars {
+        return Err(CoreError::TooLong { field: "content", max: limits.max_message_chars });
+    }
+    Ok(())
+}
+
+pub fn new_message(limits: &Limits, msg: &NewMessage) -> CoreResult<()> {
+    message_content(limits, &msg.content, msg.attachment.is_some())?;
+    if let Some(key) = &msg.client_key {
+        if key.is_empty() || key.chars().count() > limits.max_client_key_chars {
+            return Err(CoreError::invalid(
+                "client_key",
+                format!("must be 1 to {} characters", limits.max_client_key_chars),
+            ));
+        }
+    }
+    if let Some(att) = &msg.attachment {
+        if att.url.is_empty() {
+            return Err(CoreError::invalid("attachment.url", "must not be empty"));
+        }
+        if att.size < 0 {
+            return Err(CoreError::invalid("attachment.size", "must not be negative"));
+        }
+    }
+    Ok(())
+}
+
+pub fn title(limits: &Limits, title: &str) -> CoreResult<()> {
+    if title.chars().count() > limits.max_title_chars {
+        return Err(CoreError::TooLong { field: "title", max: limits.max_title_chars });
+    }
+    Ok(())
+}
+
+pub fn emoji(emoji: &str) -> CoreResult<()> {
+    if emoji.is_empty() || emoji.chars().count() > 16 {
+        return Err(CoreError::invalid("emoji", "must be 1 to 16 characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_limit_counts_characters_not_bytes() {
+        let limits = Limits::default();
+        assert!(message_content(&limits, &"é".repeat(1000), false).is_ok());
+        assert!(matches!(
+            message_content(&limits, &"é".repeat(1001), false),
+            Err(CoreError::TooLong { max: 1000, .. })
+        ));
+        assert!(matches!(message_content(&limits, "  ", false), Err(CoreError::Invalid { .. })));
+        assert!(message_content(&limits, "", true).is_ok());
+    }
+}

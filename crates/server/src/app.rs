@@ -1,0 +1,178 @@
+//! Building a node: migrate, connect, wire the service, bind. `Application::build` binds before
+//! it returns, so callers (tests included) know the port, and `CHATWIRE_BIND=...:0` works.
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::error::{InternalError, JsonPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use chatwire_bus::broker::BrokerBus;
+use chatwire_bus::presence::PresenceSettings;
+use chatwire_bus::{Broker, Hub, LocalBroker, LocalPresence, RedisBroker, RedisPresence};
+use chatwire_core::ChatService;
+use chatwire_core::ports::{Presence, Store};
+use chatwire_store::PgStore;
+use futures_util::FutureExt;
+
+use crate::auth::Verifier;
+use crate::config::Settings;
+use crate::error::ErrorBody;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("DATABASE_URL is required here (chatwire serve boots a private Postgres when it is unset)")]
+    NoDatabase,
+    #[error("no JWT key configured: set CHATWIRE_JWT_SECRET or CHATWIRE_JWT_PUBLIC_KEY_FILE")]
+    NoJwtKey,
+    #[error("postgres: {0}")]
+    Store(#[from] chatwire_store::StoreError),
+    #[error("redis: {0}")]
+    Bus(#[from] chatwire_bus::BusError),
+    #[error("jwt key: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let database_url = settings.database_url.clone().ok_or(StartError::NoDatabase)?;
+        if settings.jwt_keys.is_empty() {
+            return Err(StartError::NoJwtKey);
+        }
+        let verifier = Verifier::new(&settings.jwt_keys)?;
+        let applied = chatwire_store::run_migrations(&database_url).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        let pool = chatwire_store::connect_pool(&database_url, settings.db_pool_size)?;
+        let store: Arc<dyn Store> = Arc::new(PgStore::new(pool));
+        let node_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let presence_settings = PresenceSettings { online_ttl: settings.presence_ttl, typing_ttl: settings.typing_ttl };
+
+        let (broker, presence): (Arc<dyn Broker>, Arc<dyn Presence>) = match &settings.redis_url {
+            Some(url) => {
+                let broker = RedisBroker::connect(url, &settings.redis_prefix).await?;
+                let presence = RedisPresence::start(broker.pool().clone(), &settings.redis_prefix, &node_id, presence_settings);
+                (broker, presence)
+            }
+            None => {
+                tracing::info!("REDIS_URL unset: in-process bus, this node runs alone");
+                (Arc::new(LocalBroker::default()), Arc::new(LocalPresence::new(presence_settings)))
+            }
+        };
+        let hub = Hub::start(broker.clone());
+        let service = ChatService::new(store.clone(), Arc::new(BrokerBus(broker)), presence, settings.limits);
+        let state = AppState {
+            service,
+            hub,
+            store,
+            verifier,
+            settings: Arc::new(settings.clone()),
+            node_id,
+            shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+        };
+
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(json_config())
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    json_error(StatusCode::NOT_FOUND, "not_found", &err.to_string())
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    json_error(StatusCode::BAD_REQUEST, "invalid", &err.to_string())
+                }))
+                .wrap_fn(|req, srv| {
+                    // Path only: query strings carry socket tokens and must not reach a log.
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let start = Instant::now();
+                    srv.call(req).map(move |res| {
+                        if let Ok(res) = &res {
+                            tracing::debug!(%method, %path, status = res.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
+                        }
+                        res
+                    })
+                })
+                .configure(crate::health::routes)
+                .configure(crate::api::v1::routes)
+                .configure(crate::ws::routes)
+                .default_service(web::to(|| async {
+                    HttpResponse::NotFound().json(ErrorBody { code: "not_found", message: "no such route".into() })
+                }))
+        })
+        .workers(settings.workers)
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        .bind(settings.bind)
+        .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
+        let server = server.run();
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> NodeHandle {
+        NodeHandle { server: self.server.handle(), shutdown: self.state.shutdown.clone() }
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Stops a node: first every socket is told to reconnect elsewhere, then the server drains.
+#[derive(Clone)]
+pub struct NodeHandle {
+    server: ServerHandle,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl NodeHandle {
+    pub async fn stop(&self, graceful: bool) {
+        self.shutdown.send_replace(true);
+        self.server.stop(graceful).await;
+    }
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(256 * 1024).error_handler(|err: JsonPayloadError, _| {
+        let (status, code) = match &err {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            }
+            JsonPayloadError::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            _ => (StatusCode::BAD_REQUEST, "invalid"),
+        };
+        json_error(status, code, &err.to_string())
+    })
+}
+
+fn json_error(status: StatusCode, code: &'static str, message: &str) -> actix_web::Error {
+    InternalError::from_response(
+        message.to_owned(),
+        HttpResponse::build(status).json(ErrorBody { code, message: message.to_owned() }),
+    )
+    .into()
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node".into())
+}

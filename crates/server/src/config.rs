@@ -1,0 +1,156 @@
+//! Settings from the environment (the names are part of chatwire's black-box contract).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chatwire_core::validate::Limits;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Which dialect owns `/ws/chat/` (two documents claim it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsChatDialect {
+    Dotted,
+    Spherespace,
+}
+
+/// Where token signatures are checked against.
+#[derive(Clone)]
+pub enum JwtKey {
+    /// HS256 with a shared secret (`CHATWIRE_JWT_SECRET`).
+    Secret(Vec<u8>),
+    /// RS256 or ES256 with an identity provider's public key (`CHATWIRE_JWT_PUBLIC_KEY_FILE`), PEM.
+    PublicKeyPem(Vec<u8>),
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets never reach a log, not even through Debug.
+        match self {
+            JwtKey::Secret(_) => f.write_str("Secret(<redacted>)"),
+            JwtKey::PublicKeyPem(_) => f.write_str("PublicKeyPem(..)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    /// `None`: boot a private Postgres in `data_dir` (see `embedded_pg`).
+    pub database_url: Option<String>,
+    /// `None`: the in-process bus, one node only.
+    pub redis_url: Option<String>,
+    /// Prepended to Redis channel and key names.
+    pub redis_prefix: String,
+    pub jwt_keys: Vec<JwtKey>,
+    pub ws_chat_dialect: WsChatDialect,
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub db_pool_size: usize,
+    pub workers: usize,
+    /// Events a socket may have queued before it is closed as too slow.
+    pub socket_queue: usize,
+    pub presence_ttl: Duration,
+    pub typing_ttl: Duration,
+    /// Seconds a graceful shutdown waits for requests and sockets to finish.
+    pub shutdown_timeout_secs: u64,
+    /// Rooms dialect WEBSOCKET_SETTINGS, kept with the document's defaults.
+    pub heartbeat_interval_secs: u64,
+    pub connection_timeout_secs: u64,
+    pub ping_timeout_secs: u64,
+    pub max_reconnect_attempts: u32,
+}
+
+impl Settings {
+    /// Defaults for everything; `from_env` and tests override what they need.
+    pub fn defaults() -> Settings {
+        let limits = Limits::default();
+        Settings {
+            bind: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            database_url: None,
+            redis_url: None,
+            redis_prefix: String::new(),
+            jwt_keys: Vec::new(),
+            ws_chat_dialect: WsChatDialect::Dotted,
+            data_dir: PathBuf::from(".chatwire"),
+            limits,
+            db_pool_size: 16,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            socket_queue: 1024,
+            presence_ttl: Duration::from_secs(30),
+            typing_ttl: Duration::from_secs(5),
+            shutdown_timeout_secs: 10,
+            heartbeat_interval_secs: 30,
+            connection_timeout_secs: 14400,
+            ping_timeout_secs: 10,
+            max_reconnect_attempts: 5,
+        }
+    }
+
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let mut s = Settings::defaults();
+        if let Some(v) = var("CHATWIRE_BIND") {
+            s.bind = v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                name: "CHATWIRE_BIND",
+                reason: e.to_string(),
+            })?;
+        }
+        s.database_url = var("DATABASE_URL");
+        s.redis_url = var("REDIS_URL");
+        s.redis_prefix = var("CHATWIRE_REDIS_PREFIX").unwrap_or_default();
+        if let Some(secret) = var("CHATWIRE_JWT_SECRET") {
+            s.jwt_keys.push(JwtKey::Secret(secret.into_bytes()));
+        }
+        if let Some(path) = var("CHATWIRE_JWT_PUBLIC_KEY_FILE") {
+            let pem = std::fs::read(&path).map_err(|e| ConfigError::Invalid {
+                name: "CHATWIRE_JWT_PUBLIC_KEY_FILE",
+                reason: format!("{path}: {e}"),
+            })?;
+            s.jwt_keys.push(JwtKey::PublicKeyPem(pem));
+        }
+        s.ws_chat_dialect = match var("CHATWIRE_WS_CHAT_DIALECT").as_deref() {
+            None | Some("dotted") => WsChatDialect::Dotted,
+            Some("spherespace") => WsChatDialect::Spherespace,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CHATWIRE_WS_CHAT_DIALECT",
+                    reason: format!("{other}: expected dotted or spherespace"),
+                });
+            }
+        };
+        if let Some(dir) = var("CHATWIRE_DATA_DIR") {
+            s.data_dir = PathBuf::from(dir);
+        }
+        s.limits.max_message_chars = num("CHATWIRE_MESSAGE_SIZE_LIMIT", s.limits.max_message_chars)?;
+        s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
+        s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
+        s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
+        s.presence_ttl = Duration::from_secs(num("CHATWIRE_PRESENCE_TTL_SECS", s.presence_ttl.as_secs())?.max(1));
+        s.typing_ttl = Duration::from_secs(num("CHATWIRE_TYPING_TTL_SECS", s.typing_ttl.as_secs())?.max(1));
+        s.shutdown_timeout_secs = num("CHATWIRE_SHUTDOWN_TIMEOUT_SECS", s.shutdown_timeout_secs)?;
+        s.heartbeat_interval_secs = num("CHATWIRE_HEARTBEAT_INTERVAL", s.heartbeat_interval_secs)?.max(1);
+        s.connection_timeout_secs = num("CHATWIRE_CONNECTION_TIMEOUT", s.connection_timeout_secs)?;
+        s.ping_timeout_secs = num("CHATWIRE_PING_TIMEOUT", s.ping_timeout_secs)?;
+        s.max_reconnect_attempts = num("CHATWIRE_MAX_RECONNECT_ATTEMPTS", s.max_reconnect_attempts)?;
+        Ok(s)
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn num<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+    }
+}

@@ -1,0 +1,29 @@
+//! Probes for load balancers and Kubernetes.
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+}
+
+/// `GET /healthz`: 200 while the process lives.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 only when Postgres and the bus answer and the node is not draining.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let timeout = std::time::Duration::from_secs(2);
+    let db = matches!(tokio::time::timeout(timeout, state.store.ping()).await, Ok(Ok(())));
+    let bus = matches!(tokio::time::timeout(timeout, state.service.bus().ping()).await, Ok(Ok(())));
+    let draining = state.is_draining();
+    let body = json!({
+        "postgres": if db { "ok" } else { "down" },
+        "bus": if bus { "ok" } else { "down" },
+        "draining": draining,
+        "node": state.node_id,
+    });
+    if db && bus && !draining { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}

@@ -1,0 +1,29 @@
+use std::sync::Arc;
+
+use chatwire_bus::Hub;
+use chatwire_core::ChatService;
+use chatwire_core::ports::Store;
+
+use crate::auth::Verifier;
+use crate::config::Settings;
+
+/// What every handler and socket shares on one node. Cloned into each actix worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: ChatService,
+    pub hub: Hub,
+    pub store: Arc<dyn Store>,
+    pub verifier: Verifier,
+    pub settings: Arc<Settings>,
+    /// Names this node in presence records and logs.
+    pub node_id: String,
+    /// Flips to true when the node starts shutting down: readiness fails and every socket is
+    /// closed with "reconnect", so clients move to another replica.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl AppState {
+    pub fn is_draining(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}

@@ -1,0 +1,47 @@
+//! WebSockets: the handshake (authenticate, subscribe, then upgrade) and the per-socket loop.
+//!
+//! A socket is subscribed to `user_<id>` and to `chat_<id>` of every conversation the user can
+//! see *before* the upgrade is answered, so it receives every event published after its
+//! handshake completes.
+mod native;
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chatwire_bus::Subscription;
+use chatwire_core::Channel;
+use chatwire_core::service::Actor;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/v1", web::get().to(native_socket)).route("/ws/v1/", web::get().to(native_socket));
+}
+
+/// `GET /ws/v1?token=<jwt>`: the native socket. A bad token is refused with 401 before the upgrade.
+async fn native_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (actor, sub) = open(&req, &state).await?;
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
+    let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
+    actix_web::rt::spawn(native::run(state.into_inner(), actor, sub, session, stream));
+    Ok(response)
+}
+
+/// Authenticates a socket request and subscribes it to everything its user can see.
+pub(crate) async fn open(req: &HttpRequest, state: &AppState) -> Result<(Actor, Subscription), ApiError> {
+    if state.is_draining() {
+        return Err(chatwire_core::CoreError::Unavailable("node is shutting down".into()).into());
+    }
+    let token = auth::socket_token(req);
+    let actor = auth::authenticate(state, token.as_deref()).await?;
+    let sub = state.hub.register(state.settings.socket_queue);
+    let mut channels = vec![Channel::User(actor.id())];
+    channels.extend(state.store.conversation_ids_of(actor.id()).await?.into_iter().map(Channel::Conversation));
+    sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
+    Ok((actor, sub))
+}
+
+/// How long one write to a client may take before the client counts as gone.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);

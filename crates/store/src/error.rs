@@ -1,0 +1,36 @@
+use chatwire_core::CoreError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(String),
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
+    #[error("this client key was already used for a message in another conversation")]
+    KeyReused,
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Query(diesel::result::Error::NotFound) => CoreError::NotFound("record"),
+            StoreError::Pool(msg) => CoreError::Unavailable(msg),
+            StoreError::KeyReused => CoreError::Conflict(err_text(&StoreError::KeyReused)),
+            StoreError::Query(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("terminating connection") =>
+            {
+                CoreError::Unavailable(info.message().to_owned())
+            }
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn err_text(e: &StoreError) -> String {
+    e.to_string()
+}

@@ -1,0 +1,17 @@
+//! Postgres, the source of truth: schema, migrations, pool, and [`PgStore`], the implementation of
+//! [`chatwire_core::ports::Store`].
+//!
+//! Query code lives in `queries/`, one file per aggregate; each function takes a connection so
+//! several can share one transaction. `store_impl` only borrows a pooled connection and delegates.
+pub mod error;
+pub mod migrate;
+pub mod pool;
+mod queries;
+mod rows;
+pub mod schema;
+mod store_impl;
+
+pub use error::StoreError;
+pub use migrate::run_migrations;
+pub use pool::{PgPool, connect_pool};
+pub use store_impl::PgStore;

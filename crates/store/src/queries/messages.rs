@@ -1,0 +1,240 @@
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use chatwire_core::model::{Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User};
+use chatwire_core::{ConversationId, MessageId, UserId};
+
+use crate::error::StoreError;
+use crate::rows::{MessageRow, UserRow};
+use crate::schema::{conversations, members, messages, reactions, users};
+
+/// The hot path: one statement bumps the conversation's `last_seq` under its row lock and inserts
+/// the message with that seq, so seqs are gapless and commit in order. The membership check rides
+/// in the same statement. A duplicate client key aborts the statement (no seq is burnt) and the
+/// original is returned instead.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+    sender: Option<&User>,
+    kind: MessageKind,
+    msg: &NewMessage,
+) -> Result<Option<Sent>, StoreError> {
+    let sender_id = sender.map(|s| s.id.0);
+    let att = msg.attachment.as_ref();
+    let inserted = diesel::sql_query(
+        "WITH bump AS ( \
+           UPDATE conversations SET last_seq = last_seq + 1, updated_at = now() \
+           WHERE id = $1 AND ($2::uuid IS NULL OR EXISTS ( \
+             SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2 AND state = 'active')) \
+           RETURNING last_seq) \
+         INSERT INTO messages (conversation_id, seq, sender_id, kind, content, attachment_url, attachment_name, \
+                               attachment_mime, attachment_size, client_key) \
+         SELECT $1, bump.last_seq, $2, $3, $4, $5, $6, $7, $8, $9 FROM bump \
+         RETURNING *",
+    )
+    .bind::<SqlUuid, _>(conversation.0)
+    .bind::<Nullable<SqlUuid>, _>(sender_id)
+    .bind::<Text, _>(kind.as_str())
+    .bind::<Text, _>(&msg.content)
+    .bind::<Nullable<Text>, _>(att.map(|a| a.url.as_str()))
+    .bind::<Nullable<Text>, _>(att.map(|a| a.name.as_str()))
+    .bind::<Nullable<Text>, _>(att.map(|a| a.mime.as_str()))
+    .bind::<Nullable<BigInt>, _>(att.map(|a| a.size))
+    .bind::<Nullable<Text>, _>(msg.client_key.as_deref())
+    .get_result::<MessageRow>(conn)
+    .await
+    .optional();
+    match inserted {
+        Ok(Some(row)) => Ok(Some(Sent { message: row.into_message(sender.cloned())?, created: true })),
+        Ok(None) => Ok(None),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+            if info.constraint_name() == Some("messages_sender_client_key") =>
+        {
+            let (Some(sender), Some(key)) = (sender, msg.client_key.as_deref()) else {
+                return Err(StoreError::Corrupt("client key conflict without a key".into()));
+            };
+            let row: MessageRow = messages::table
+                .filter(messages::sender_id.eq(sender.id.0).and(messages::client_key.eq(key)))
+                .select(MessageRow::as_select())
+                .first(conn)
+                .await?;
+            if row.conversation_id != conversation.0 {
+                return Err(StoreError::KeyReused);
+            }
+            Ok(Some(Sent { message: row.into_message(Some(sender.clone()))?, created: false }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+type MessageWithSender = (MessageRow, Option<UserRow>);
+
+fn with_sender(rows: Vec<MessageWithSender>) -> Result<Vec<Message>, StoreError> {
+    rows.into_iter().map(|(m, u)| m.into_message(u.map(User::from))).collect()
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: MessageId) -> Result<Option<Message>, StoreError> {
+    let row: Option<MessageWithSender> = messages::table
+        .left_join(users::table)
+        .filter(messages::id.eq(id.0))
+        .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let mut list = with_sender(vec![row])?;
+    fill_reactions(conn, &mut list).await?;
+    Ok(list.pop())
+}
+
+pub async fn list(conn: &mut AsyncPgConnection, conversation: ConversationId, page: MessagePage) -> Result<Vec<Message>, StoreError> {
+    let mut query = messages::table
+        .left_join(users::table)
+        .filter(messages::conversation_id.eq(conversation.0))
+        .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(before) = page.before {
+        query = query.filter(messages::seq.lt(before));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(messages::seq.gt(after));
+    }
+    // With only `after`, read forward from the cursor; otherwise take the newest page.
+    let ascending = page.after.is_some() && page.before.is_none();
+    query = if ascending { query.order(messages::seq.asc()) } else { query.order(messages::seq.desc()) };
+    let rows: Vec<MessageWithSender> = query.load(conn).await?;
+    let mut list = with_sender(rows)?;
+    if !ascending {
+        list.reverse();
+    }
+    fill_reactions(conn, &mut list).await?;
+    Ok(list)
+}
+
+pub async fn count(conn: &mut AsyncPgConnection, conversation: ConversationId) -> Result<i64, StoreError> {
+    Ok(messages::table.filter(messages::conversation_id.eq(conversation.0)).count().get_result(conn).await?)
+}
+
+/// The newest message of each conversation, found by its seq (unique per conversation).
+pub async fn last_messages(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Message>, StoreError> {
+    let rows: Vec<MessageWithSender> = messages::table
+        .inner_join(
+            conversations::table.on(conversations::id
+                .eq(messages::conversation_id)
+                .and(conversations::last_seq.eq(messages::seq))),
+        )
+        .left_join(users::table)
+        .filter(conversations::id.eq_any(ids))
+        .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
+        .load(conn)
+        .await?;
+    with_sender(rows)
+}
+
+/// Unread per conversation: others' live messages after the viewer's read watermark.
+pub async fn unread_counts(conn: &mut AsyncPgConnection, viewer: UserId, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = messages::table
+        .inner_join(
+            members::table.on(members::conversation_id
+                .eq(messages::conversation_id)
+                .and(members::user_id.eq(viewer.0))),
+        )
+        .filter(messages::conversation_id.eq_any(ids))
+        .filter(messages::seq.gt(members::last_read_seq))
+        .filter(messages::deleted_at.is_null())
+        .filter(messages::sender_id.is_distinct_from(viewer.0))
+        .group_by(messages::conversation_id)
+        .select((messages::conversation_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub async fn edit(conn: &mut AsyncPgConnection, id: MessageId, content: &str) -> Result<Message, StoreError> {
+    diesel::update(messages::table.find(id.0))
+        .set((messages::content.eq(content), messages::edited_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await?;
+    get(conn, id).await?.ok_or(StoreError::Query(DieselError::NotFound))
+}
+
+/// Soft delete: content and attachment cleared, row and seq kept so cursors and counts hold.
+pub async fn delete(conn: &mut AsyncPgConnection, id: MessageId) -> Result<Message, StoreError> {
+    diesel::update(messages::table.find(id.0))
+        .set((
+            messages::content.eq(""),
+            messages::attachment_url.eq(None::<String>),
+            messages::attachment_name.eq(None::<String>),
+            messages::attachment_mime.eq(None::<String>),
+            messages::attachment_size.eq(None::<i64>),
+            messages::deleted_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::delete(reactions::table.filter(reactions::message_id.eq(id.0))).execute(conn).await?;
+    get(conn, id).await?.ok_or(StoreError::Query(DieselError::NotFound))
+}
+
+pub async fn toggle_reaction(
+    conn: &mut AsyncPgConnection,
+    message: MessageId,
+    user: UserId,
+    emoji: &str,
+) -> Result<(ReactionChange, Vec<ReactionGroup>), StoreError> {
+    conn.transaction(async |c| -> Result<(ReactionChange, Vec<ReactionGroup>), StoreError> {
+        let removed = diesel::delete(reactions::table.find((message.0, user.0, emoji))).execute(c).await?;
+        let change = if removed > 0 {
+            ReactionChange::Removed
+        } else {
+            diesel::insert_into(reactions::table)
+                .values((reactions::message_id.eq(message.0), reactions::user_id.eq(user.0), reactions::emoji.eq(emoji)))
+                .on_conflict_do_nothing()
+                .execute(c)
+                .await?;
+            ReactionChange::Added
+        };
+        let groups = reaction_groups(c, &[message.0]).await?.remove(&message.0).unwrap_or_default();
+        Ok((change, groups))
+    })
+    .await
+}
+
+/// Reactions grouped by emoji (in order of first use) for each message.
+async fn reaction_groups(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<ReactionGroup>>, StoreError> {
+    let rows: Vec<(i64, String, Uuid)> = reactions::table
+        .filter(reactions::message_id.eq_any(ids))
+        .order((reactions::message_id, reactions::created_at, reactions::user_id))
+        .select((reactions::message_id, reactions::emoji, reactions::user_id))
+        .load(conn)
+        .await?;
+    let mut out: HashMap<i64, Vec<ReactionGroup>> = HashMap::new();
+    for (message, emoji, user) in rows {
+        let groups = out.entry(message).or_default();
+        match groups.iter_mut().find(|g| g.emoji == emoji) {
+            Some(g) => {
+                g.count += 1;
+                g.users.push(UserId(user));
+            }
+            None => groups.push(ReactionGroup { emoji, count: 1, users: vec![UserId(user)] }),
+        }
+    }
+    Ok(out)
+}
+
+async fn fill_reactions(conn: &mut AsyncPgConnection, list: &mut [Message]) -> Result<(), StoreError> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = list.iter().map(|m| m.id.0).collect();
+    let mut groups = reaction_groups(conn, &ids).await?;
+    for m in list.iter_mut() {
+        m.reactions = groups.remove(&m.id.0).unwrap_or_default();
+    }
+    Ok(())
+}

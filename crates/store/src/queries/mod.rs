@@ -1,0 +1,4 @@
+pub mod conversations;
+pub mod messages;
+pub mod receipts;
+pub mod users;

@@ -1,0 +1,5 @@
+DROP TABLE reactions;
+DROP TABLE messages;
+DROP TABLE members;
+DROP TABLE conversations;
+DROP TABLE users;
