@@ -9,21 +9,28 @@ const MAX_ABOVE: usize = 1024;
 
 #[derive(Default, Debug)]
 struct Conv {
-    /// Every seq <= this is with the client.
+    /// Every seq <= this is with the client (meaningful once `known`).
     contiguous: i64,
-    /// Seqs above `contiguous` already sent.
+    /// Seqs above `contiguous` this socket sent.
     above: BTreeSet<i64>,
-    started: bool,
+    /// Whether the client told us a cursor; until then only actual sends are remembered.
+    known: bool,
 }
 
 impl Conv {
     fn absorb(&mut self) {
-        while self.above.remove(&(self.contiguous + 1)) {
-            self.contiguous += 1;
+        if self.known {
+            while self.above.remove(&(self.contiguous + 1)) {
+                self.contiguous += 1;
+            }
         }
         if self.above.len() > MAX_ABOVE {
-            self.contiguous = self.above.last().copied().unwrap_or(self.contiguous);
-            self.above.clear();
+            // Forget the oldest half: a resume that old replays from the store instead.
+            let keep: BTreeSet<i64> = self.above.iter().rev().take(MAX_ABOVE / 2).copied().collect();
+            if self.known {
+                self.contiguous = self.contiguous.max(keep.first().copied().unwrap_or(0) - 1);
+            }
+            self.above = keep;
         }
     }
 }
@@ -38,12 +45,7 @@ impl SeenSeqs {
     /// Records `seq` as sent; `false` if it was sent before (drop it).
     pub fn first_time(&mut self, conversation: ConversationId, seq: i64) -> bool {
         let c = self.convs.entry(conversation).or_default();
-        if !c.started {
-            // A socket that never resumed: what came before its first message is not its concern.
-            c.started = true;
-            c.contiguous = seq - 1;
-        }
-        if seq <= c.contiguous || !c.above.insert(seq) {
+        if (c.known && seq <= c.contiguous) || !c.above.insert(seq) {
             return false;
         }
         c.absorb();
@@ -53,12 +55,11 @@ impl SeenSeqs {
     /// The client says it holds everything up to `seq` in this conversation.
     pub fn client_has(&mut self, conversation: ConversationId, seq: i64) {
         let c = self.convs.entry(conversation).or_default();
-        if !c.started || seq > c.contiguous {
-            c.started = true;
-            c.contiguous = seq;
-            c.above.retain(|s| *s > seq);
-            c.absorb();
-        }
+        c.contiguous = if c.known { c.contiguous.max(seq) } else { seq };
+        c.known = true;
+        let floor = c.contiguous;
+        c.above.retain(|s| *s > floor);
+        c.absorb();
     }
 }
 

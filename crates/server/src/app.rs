@@ -146,6 +146,11 @@ impl NodeHandle {
         self.shutdown.send_replace(true);
         self.server.stop(graceful).await;
     }
+
+    /// Stops at once without telling anyone, as a crash would (for failure tests).
+    pub async fn kill(&self) {
+        self.server.stop(false).await;
+    }
 }
 
 fn json_config() -> web::JsonConfig {

@@ -174,6 +174,8 @@ impl Socket {
                 let sent = svc
                     .send_message(&self.actor, conversation_id, NewMessage { content, attachment, client_key: client_key.clone() })
                     .await?;
+                // The ack carries the message: its live echo on this same socket would be a duplicate.
+                self.seen.first_time(sent.message.conversation_id, sent.message.seq);
                 Ok(Some(SessionFrame::Ack { reference, client_key, message: sent.message, duplicate: !sent.created }))
             }
             ClientFrame::Typing { reference, conversation_id, is_typing } => {

@@ -1,0 +1,110 @@
+use std::time::Duration;
+
+use chatwire_test_support::TestCluster;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Garbage on a socket gets an error frame naming the offending frame, the socket stays open,
+/// and another client's traffic is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_error_frames_and_the_socket_lives_on() {
+    let cluster = TestCluster::start(2).await;
+    let alice = cluster.user("alice").await;
+    let bob = cluster.user("bob").await;
+    let mallory = cluster.user("mallory").await;
+    let conv = cluster.dm(&alice, &bob).await;
+    let mut bad = cluster.socket(0, &mallory).await;
+    let mut bob_ws = cluster.socket(1, &bob).await;
+    let mut alice_ws = cluster.socket(0, &alice).await;
+
+    bad.send_raw(Message::text("{not json")).await;
+    let e = bad.expect_type("error").await;
+    assert_eq!(e["code"], "malformed_frame");
+
+    bad.send(json!({"type": "dance", "ref": "d"})).await;
+    let e = bad.expect_type("error").await;
+    assert_eq!(e["code"], "unknown_type");
+    assert_eq!(e["frame_type"], "dance");
+
+    bad.send(json!({"type": "send", "conversation_id": "not-a-uuid", "content": "x"})).await;
+    let e = bad.expect_type("error").await;
+    assert_eq!(e["code"], "invalid_frame");
+    assert_eq!(e["frame_type"], "send");
+
+    // Someone else's conversation and one that does not exist look the same.
+    bad.send(json!({"type": "send", "ref": "a", "conversation_id": conv, "content": "let me in"})).await;
+    let e1 = bad.expect_type("error").await;
+    bad.send(json!({"type": "send", "ref": "b", "conversation_id": uuid::Uuid::new_v4(), "content": "x"})).await;
+    let e2 = bad.expect_type("error").await;
+    assert_eq!(e1["code"], "not_found");
+    assert_eq!((e1["code"].clone(), e1["message"].clone()), (e2["code"].clone(), e2["message"].clone()));
+    assert_eq!(e1["ref"], "a");
+
+    // Oversized (1001 characters; the default limit is 1000, as the rooms document states).
+    alice_ws.send(json!({"type": "send", "ref": "big", "conversation_id": conv, "content": "x".repeat(1001)})).await;
+    let e = alice_ws.expect_type("error").await;
+    assert_eq!(e["code"], "too_long");
+    assert_eq!(e["frame_type"], "send");
+    assert_eq!(e["ref"], "big");
+    assert!(e["message"].as_str().expect("message").contains("1000"));
+
+    bad.send_raw(Message::binary(vec![1, 2, 3])).await;
+    assert_eq!(bad.expect_type("error").await["code"], "unsupported");
+
+    // Every socket is still alive and the conversation still works.
+    bad.send(json!({"type": "ping", "ref": "p"})).await;
+    assert_eq!(bad.expect_type("pong").await["ref"], "p");
+    alice_ws.send(json!({"type": "send", "conversation_id": conv, "content": "fine"})).await;
+    assert_eq!(bob_ws.expect_type("message_created").await["message"]["content"], "fine");
+    let leaked = bad.drain(Duration::from_millis(400)).await;
+    assert!(leaked.iter().all(|f| f["type"] != "message_created"), "{leaked:?}");
+}
+
+/// REST: bad bodies, bad ids, strangers and oversized messages each get a clear JSON error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_errors_are_json_with_stable_codes() {
+    let cluster = TestCluster::start_local().await;
+    let alice = cluster.user("alice").await;
+    let bob = cluster.user("bob").await;
+    let eve = cluster.user("eve").await;
+    let conv = cluster.dm(&alice, &bob).await;
+    let base = cluster.node(0).http();
+
+    let resp = cluster
+        .http
+        .post(format!("{base}/api/v1/conversations/{conv}/messages"))
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.expect("json")["code"], "invalid");
+
+    let (status, body) = cluster.get(0, &alice, "/api/v1/conversations/not-a-uuid").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "not_found");
+
+    let (s1, b1) = cluster.get(0, &eve, &format!("/api/v1/conversations/{conv}")).await;
+    let (s2, b2) = cluster.get(0, &eve, &format!("/api/v1/conversations/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!((s1, s2), (404, 404));
+    assert_eq!(b1, b2, "a stranger must not tell a real conversation from a missing one");
+    let (s, _) = cluster.post(0, &eve, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "hi"})).await;
+    assert_eq!(s, 404);
+
+    let (status, body) = cluster
+        .post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "é".repeat(1001)}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "too_long");
+    let (status, body) = cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "  "})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid")));
+
+    let (status, body) = cluster.get(0, &alice, "/api/v1/nowhere").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    // Nothing of the above was stored.
+    let (_, page) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}/messages")).await;
+    assert_eq!(page.as_array().expect("list").len(), 0);
+}

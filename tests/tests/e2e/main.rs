@@ -1,0 +1,14 @@
+//! chatwire end to end: every test starts real nodes on its own database and Redis prefix.
+mod auth;
+mod bad_input;
+mod multi_node;
+mod redis_restart;
+mod resume;
+mod store;
+
+use serde_json::Value;
+
+/// Frames of one type among `frames`.
+pub fn of_type<'a>(frames: &'a [Value], ty: &str) -> Vec<&'a Value> {
+    frames.iter().filter(|f| f["type"] == ty).collect()
+}
