@@ -41,6 +41,8 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("CHATWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        // stdout is for command output (`chatwire token`); logs go to stderr.
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;

@@ -2,6 +2,7 @@
 mod auth;
 mod bad_input;
 mod multi_node;
+mod openapi;
 mod redis_restart;
 mod resume;
 mod store;

@@ -1,0 +1,158 @@
+//! `chatwire-loadgen`: a quick, honest loop for measuring chatwire from outside.
+//!
+//! Creates `--pairs` DM pairs; each sender's socket is on `--send-node`, each receiver's on
+//! `--recv-node` (use two different nodes to measure cross-node fan-out through Redis). Every
+//! sender sends `--messages` messages with at most `--window` unacknowledged, and the run ends
+//! when every receiver has every message (or `--timeout` passes). Reports delivered messages/s
+//! and send-to-receive latency percentiles. Targets loopback nodes you started; stops by itself.
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser, Clone)]
+struct Args {
+    /// Base URL of the node senders use, e.g. http://127.0.0.1:8081
+    #[arg(long)]
+    send_node: String,
+    /// Base URL of the node receivers use.
+    #[arg(long)]
+    recv_node: String,
+    /// The nodes' CHATWIRE_JWT_SECRET (tokens are minted locally).
+    #[arg(long, env = "CHATWIRE_JWT_SECRET")]
+    secret: String,
+    #[arg(long, default_value_t = 20)]
+    pairs: usize,
+    #[arg(long, default_value_t = 500)]
+    messages: usize,
+    #[arg(long, default_value_t = 32)]
+    window: usize,
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+fn token(secret: &str, id: uuid::Uuid, name: &str) -> anyhow::Result<String> {
+    let claims = chatwire_server::auth::Claims {
+        sub: Some(id.to_string()),
+        user_id: None,
+        username: Some(name.to_owned()),
+        email: None,
+        display_name: None,
+        exp: jsonwebtoken::get_current_timestamp() + 3600,
+    };
+    Ok(chatwire_server::auth::mint(secret.as_bytes(), &claims)?)
+}
+
+fn ws_url(base: &str, token: &str) -> String {
+    format!("{}/ws/v1?token={token}", base.replacen("http", "ws", 1))
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let mut pairs = Vec::new();
+    for i in 0..args.pairs {
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let (ta, tb) = (token(&args.secret, a, &format!("lg_s{i}"))?, token(&args.secret, b, &format!("lg_r{i}"))?);
+        http.get(format!("{}/api/v1/users/me", args.recv_node)).bearer_auth(&tb).send().await?.error_for_status()?;
+        let dm: Value = http
+            .post(format!("{}/api/v1/conversations/dm", args.send_node))
+            .bearer_auth(&ta)
+            .json(&json!({"user_id": b}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let conv = dm["conversation"]["id"].as_str().context("dm id")?.to_owned();
+        pairs.push((ta, tb, conv));
+    }
+
+    let total = args.pairs * args.messages;
+    let deadline = Duration::from_secs(args.timeout);
+    let mut receivers = Vec::new();
+    for (_, tb, _) in &pairs {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, tb)).await?;
+        let expected = args.messages;
+        receivers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(expected);
+            while latencies.len() < expected {
+                let Ok(Some(Ok(msg))) = tokio::time::timeout(deadline, ws.next()).await else { break };
+                let Message::Text(text) = msg else { continue };
+                let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                if v["type"] == "message_created" {
+                    let sent: u64 = v["message"]["content"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    latencies.push(now_micros().saturating_sub(sent));
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for (ta, _, conv) in &pairs {
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url(&args.send_node, ta)).await?;
+        let (conv, n, window) = (conv.clone(), args.messages, args.window);
+        senders.push(tokio::spawn(async move {
+            let (mut tx, mut rx) = ws.split();
+            let mut in_flight = 0usize;
+            let mut sent = 0usize;
+            let mut acked = 0usize;
+            while acked < n {
+                while sent < n && in_flight < window {
+                    let frame = json!({"type": "send", "conversation_id": conv, "content": now_micros().to_string()});
+                    if tx.send(Message::text(frame.to_string())).await.is_err() {
+                        return acked;
+                    }
+                    sent += 1;
+                    in_flight += 1;
+                }
+                let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(deadline, rx.next()).await else { return acked };
+                if text.contains("\"type\":\"ack\"") || text.contains("\"type\":\"error\"") {
+                    in_flight -= 1;
+                    acked += 1;
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = 0;
+    for s in senders {
+        acked += s.await?;
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for r in receivers {
+        latencies.extend(r.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0);
+    println!(
+        "pairs={} messages/pair={} window={} acked={} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
+        args.pairs,
+        args.messages,
+        args.window,
+        acked,
+        latencies.len(),
+        total,
+        elapsed,
+        latencies.len() as f64 / elapsed,
+        pct(0.50) as f64 / 1000.0,
+        pct(0.99) as f64 / 1000.0,
+        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+    );
+    if latencies.len() < total {
+        bail!("lost {} messages", total - latencies.len());
+    }
+    Ok(())
+}
