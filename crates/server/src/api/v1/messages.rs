@@ -204,3 +204,14 @@ pub async fn sync(
     let limit = body.limit.unwrap_or(state.service.limits().max_page);
     Ok(HttpResponse::Ok().json(state.service.sync(&actor, &body.cursors, limit).await?))
 }
+
+/// `GET /api/v1/conversations/{id}/typing-users`: who is typing there now (others than the caller).
+#[utoipa::path(tag = "receipts", responses((status = 200, body = Vec<chatwire_core::model::User>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[get("/conversations/{id}/typing-users")]
+pub async fn typing_users(
+    Authenticated(actor): Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<ConversationId>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.service.typing_users(&actor, *id).await?))
+}

@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(messages::read)
             .service(messages::delivered)
             .service(messages::typing)
+            .service(messages::typing_users)
             .service(messages::sync)
             .service(openapi::document),
     );

@@ -30,7 +30,7 @@ impl utoipa::Modify for BearerAuth {
         conversations::rename, conversations::delete, conversations::add_members, conversations::remove_member,
         conversations::leave, conversations::answer_request,
         messages::list, messages::send, messages::get, messages::edit, messages::delete, messages::react,
-        messages::read, messages::delivered, messages::typing, messages::sync,
+        messages::read, messages::delivered, messages::typing, messages::typing_users, messages::sync,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
