@@ -51,35 +51,24 @@ async fn simplejwt_user_id_claim_creates_and_updates_the_user() {
     let mut claims = chatwire_server_claims(id, later());
     claims.sub = None;
     claims.user_id = Some(serde_json::json!(id.to_string()));
-    let token = chatwire_server::auth::mint(chatwire_test_support::JWT_SECRET.as_bytes(), &claims).expect("mint");
-    let me: serde_json::Value = cluster
-        .http
-        .get(format!("{}/api/v1/users/me", cluster.node(0).http()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let me = me_with(&cluster, id, &claims).await;
     assert_eq!(me["id"], id.to_string());
     assert_eq!(me["username"], "dana");
 
     claims.username = Some("dana2".into());
     claims.email = None;
-    let token = chatwire_server::auth::mint(chatwire_test_support::JWT_SECRET.as_bytes(), &claims).expect("mint");
-    let me: serde_json::Value = cluster
-        .http
-        .get(format!("{}/api/v1/users/me", cluster.node(0).http()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let me = me_with(&cluster, id, &claims).await;
     assert_eq!(me["username"], "dana2");
     assert_eq!(me["email"], "dana@example.com", "claims absent from the token keep their stored value");
+}
+
+/// `GET /api/v1/users/me` with a token made of `claims`.
+async fn me_with(cluster: &TestCluster, id: uuid::Uuid, claims: &chatwire_server::auth::Claims) -> serde_json::Value {
+    let token = chatwire_server::auth::mint(chatwire_test_support::JWT_SECRET.as_bytes(), claims).expect("mint");
+    let user = chatwire_test_support::TestUser { id, name: "dana".into(), token };
+    let (status, me) = cluster.get(0, &user, "/api/v1/users/me").await;
+    assert_eq!(status, 200, "{me}");
+    me
 }
 
 fn later() -> u64 {

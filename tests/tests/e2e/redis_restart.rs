@@ -3,16 +3,12 @@ use std::time::Duration;
 use chatwire_test_support::{RedisServer, TestCluster};
 use serde_json::json;
 
-fn redis_of(url: String) -> Option<String> {
-    Some(url)
-}
-
 /// Redis goes away and comes back: nodes re-subscribe by themselves, sockets are told to resync,
 /// and a resume restores what pub/sub dropped meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_come_back_and_resync_restores_what_was_dropped() {
     let mut redis = RedisServer::start().await;
-    let cluster = TestCluster::start_with(2, redis_of(redis.url()), |_| {}).await;
+    let cluster = TestCluster::start_with(2, Some(redis.url()), |_| {}).await;
     let alice = cluster.user("alice").await;
     let bob = cluster.user("bob").await;
     let conv = cluster.dm(&alice, &bob).await;
