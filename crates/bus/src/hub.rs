@@ -1,7 +1,9 @@
 //! The node-local registry of sockets per channel, with reference-counted broker subscriptions.
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::lock;
 use std::time::Duration;
 
 use chatwire_core::{Channel, Event};
@@ -102,10 +104,6 @@ impl Drop for Subscription {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain maps behind, still consistent enough to serve.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 impl Hub {
     /// Starts a hub over `broker`, with its subscription task on the current runtime.

@@ -17,3 +17,8 @@ pub use error::BusError;
 pub use hub::{Hub, Outbound, SessionId, Subscription};
 pub use presence::{LocalPresence, RedisPresence};
 pub use redis_broker::RedisBroker;
+
+/// Locks a std mutex; a panic while holding one leaves plain maps behind, still fit to serve.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -4,7 +4,7 @@
 //! sockets U has on it, with an expiry it refreshes on a heartbeat. A node that dies stops
 //! refreshing, so its users drop offline by themselves within one TTL.
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -12,10 +12,8 @@ use chatwire_core::ports::Presence;
 use chatwire_core::{ConversationId, CoreResult, UserId};
 
 use crate::error::BusError;
+use crate::lock;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[derive(Clone, Copy, Debug)]
 pub struct PresenceSettings {
@@ -158,18 +156,21 @@ impl RedisPresence {
         Ok(())
     }
 
-    /// How many nodes currently claim `user` (expired claims are dropped first).
-    async fn claims(&self, conn: &mut deadpool_redis::Connection, user: UserId) -> Result<i64, BusError> {
+    /// Adds (or removes) this node's claim on `user` and counts the live claims left, in one
+    /// round trip; expired claims of dead nodes are dropped on the way.
+    async fn claim(&self, user: UserId, present: bool) -> Result<i64, BusError> {
         let key = self.online_key(user);
-        let (_, n): (i64, i64) = redis::pipe()
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&key)
-            .arg("-inf")
-            .arg(now_ms())
-            .cmd("ZCARD")
-            .arg(&key)
-            .query_async(&mut **conn)
-            .await?;
+        let ttl_ms = self.settings.online_ttl.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        if present {
+            pipe.zadd(&key, &self.node, now_ms() + ttl_ms).ignore();
+            pipe.pexpire(&key, ttl_ms * 2).ignore();
+        } else {
+            pipe.zrem(&key, &self.node).ignore();
+        }
+        pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms()).ignore();
+        pipe.zcard(&key);
+        let (n,): (i64,) = pipe.query_async(&mut *self.conn().await?).await?;
         Ok(n)
     }
 }
@@ -201,18 +202,7 @@ impl Presence for RedisPresence {
         if !first_here {
             return Ok(false);
         }
-        let mut conn = self.conn().await?;
-        let key = self.online_key(user);
-        let until = now_ms() + self.settings.online_ttl.as_millis() as i64;
-        let _: () = redis::pipe()
-            .zadd(&key, &self.node, until)
-            .ignore()
-            .pexpire(&key, self.settings.online_ttl.as_millis() as i64 * 2)
-            .ignore()
-            .query_async(&mut *conn)
-            .await
-            .map_err(BusError::from)?;
-        Ok(self.claims(&mut conn, user).await? == 1)
+        Ok(self.claim(user, true).await? == 1)
     }
 
     async fn disconnect(&self, user: UserId) -> CoreResult<bool> {
@@ -233,14 +223,7 @@ impl Presence for RedisPresence {
         if !last_here {
             return Ok(false);
         }
-        let mut conn = self.conn().await?;
-        let _: i64 = redis::cmd("ZREM")
-            .arg(self.online_key(user))
-            .arg(&self.node)
-            .query_async(&mut *conn)
-            .await
-            .map_err(BusError::from)?;
-        Ok(self.claims(&mut conn, user).await? == 0)
+        Ok(self.claim(user, false).await? == 0)
     }
 
     async fn online(&self, users: &[UserId]) -> CoreResult<Vec<bool>> {

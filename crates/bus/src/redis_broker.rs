@@ -51,12 +51,12 @@ impl RedisBroker {
     async fn open_subscriber(&self) -> Result<PubSubStream, BusError> {
         let pubsub = self.client.get_async_pubsub().await?;
         let (sink, stream) = pubsub.split();
-        *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+        *crate::lock(&self.sink) = Some(sink);
         Ok(stream)
     }
 
     fn current_sink(&self) -> Result<PubSubSink, BusError> {
-        self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(BusError::Disconnected)
+        crate::lock(&self.sink).clone().ok_or(BusError::Disconnected)
     }
 
     fn prefixed(&self, channels: &[String]) -> Vec<String> {
@@ -110,7 +110,7 @@ async fn read_loop(broker: Weak<RedisBroker>, mut stream: PubSubStream) {
     loop {
         consume(&broker, &mut stream).await;
         let Some(b) = broker.upgrade() else { return };
-        *b.sink.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *crate::lock(&b.sink) = None;
         tracing::warn!("redis subscriber connection lost; reconnecting");
         let mut backoff = Duration::from_millis(100);
         stream = loop {

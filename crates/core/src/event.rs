@@ -124,12 +124,4 @@ impl Event {
             },
         }
     }
-
-    /// The seq a resuming client should treat as seen once it has this event.
-    pub fn message_seq(&self) -> Option<i64> {
-        match self {
-            Event::MessageCreated { message } => Some(message.seq),
-            _ => None,
-        }
-    }
 }

@@ -70,11 +70,10 @@ impl Application {
             }
         };
         let hub = Hub::start(broker.clone());
-        let service = ChatService::new(store.clone(), Arc::new(BrokerBus(broker)), presence, settings.limits);
+        let service = ChatService::new(store, Arc::new(BrokerBus(broker)), presence, settings.limits);
         let state = AppState {
             service,
             hub,
-            store,
             verifier,
             settings: Arc::new(settings.clone()),
             node_id,

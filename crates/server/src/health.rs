@@ -16,7 +16,7 @@ async fn healthz() -> HttpResponse {
 /// `GET /readyz`: 200 only when Postgres and the bus answer and the node is not draining.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let timeout = std::time::Duration::from_secs(2);
-    let db = matches!(tokio::time::timeout(timeout, state.store.ping()).await, Ok(Ok(())));
+    let db = matches!(tokio::time::timeout(timeout, state.service.store_ready()).await, Ok(Ok(())));
     let bus = matches!(tokio::time::timeout(timeout, state.service.bus().ping()).await, Ok(Ok(())));
     let draining = state.is_draining();
     let body = json!({

@@ -2,7 +2,6 @@ use std::sync::Arc;
 
 use chatwire_bus::Hub;
 use chatwire_core::ChatService;
-use chatwire_core::ports::Store;
 
 use crate::auth::Verifier;
 use crate::config::Settings;
@@ -12,7 +11,6 @@ use crate::config::Settings;
 pub struct AppState {
     pub service: ChatService,
     pub hub: Hub,
-    pub store: Arc<dyn Store>,
     pub verifier: Verifier,
     pub settings: Arc<Settings>,
     /// Names this node in presence records and logs.

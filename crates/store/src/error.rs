@@ -20,7 +20,7 @@ impl From<StoreError> for CoreError {
         match err {
             StoreError::Query(diesel::result::Error::NotFound) => CoreError::NotFound("record"),
             StoreError::Pool(msg) => CoreError::Unavailable(msg),
-            StoreError::KeyReused => CoreError::Conflict(err_text(&StoreError::KeyReused)),
+            StoreError::KeyReused => CoreError::Conflict(StoreError::KeyReused.to_string()),
             StoreError::Query(diesel::result::Error::DatabaseError(_, info))
                 if info.message().contains("terminating connection") =>
             {
@@ -29,8 +29,4 @@ impl From<StoreError> for CoreError {
             other => CoreError::Internal(other.to_string()),
         }
     }
-}
-
-fn err_text(e: &StoreError) -> String {
-    e.to_string()
 }

@@ -71,8 +71,6 @@ impl TryFrom<ConversationRow> for Conversation {
 #[diesel(table_name = members, check_for_backend(diesel::pg::Pg))]
 pub struct MemberRow {
     pub conversation_id: Uuid,
-    #[allow(dead_code, reason = "selected with the row; the user comes joined")]
-    pub user_id: Uuid,
     pub role: String,
     pub state: String,
     pub last_read_seq: i64,
@@ -121,8 +119,6 @@ pub struct MessageRow {
     pub id: i64,
     pub conversation_id: Uuid,
     pub seq: i64,
-    #[allow(dead_code, reason = "selected with the row; the sender comes joined")]
-    pub sender_id: Option<Uuid>,
     pub kind: String,
     pub content: String,
     pub attachment_url: Option<String>,

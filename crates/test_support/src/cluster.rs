@@ -177,6 +177,14 @@ impl TestCluster {
         ws
     }
 
+    /// The usual cast: users `alice` and `bob` and the id of their DM.
+    pub async fn alice_and_bob(&self) -> (TestUser, TestUser, String) {
+        let alice = self.user("alice").await;
+        let bob = self.user("bob").await;
+        let conv = self.dm(&alice, &bob).await;
+        (alice, bob, conv)
+    }
+
     /// Gets or creates the DM between two users; returns its id.
     pub async fn dm(&self, a: &TestUser, b: &TestUser) -> String {
         let (status, body) = self.post(0, a, "/api/v1/conversations/dm", serde_json::json!({"user_id": b.id})).await;

@@ -7,9 +7,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_deletes_and_reactions_reach_the_other_node() {
     let cluster = TestCluster::start(2).await;
-    let alice = cluster.user("alice").await;
-    let bob = cluster.user("bob").await;
-    let conv = cluster.dm(&alice, &bob).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
     let mut bob_ws = cluster.socket(1, &bob).await;
     let (_, sent) = cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "helo"})).await;
     let id = sent["id"].as_i64().expect("id");
@@ -48,9 +46,7 @@ async fn edits_deletes_and_reactions_reach_the_other_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_expires_by_itself() {
     let cluster = TestCluster::start(2).await;
-    let alice = cluster.user("alice").await;
-    let bob = cluster.user("bob").await;
-    let conv = cluster.dm(&alice, &bob).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
     let (status, _) = cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/typing"), json!({"is_typing": true})).await;
     assert_eq!(status, 204);
     let svc_typing = |c: &TestCluster| {

@@ -116,9 +116,7 @@ async fn group_fan_out_follows_membership() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_receipts_and_presence_cross_nodes() {
     let cluster = TestCluster::start(2).await;
-    let alice = cluster.user("alice").await;
-    let bob = cluster.user("bob").await;
-    let conv = cluster.dm(&alice, &bob).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
     let mut alice_ws = cluster.socket(0, &alice).await;
     let mut bob_ws = cluster.socket(1, &bob).await;
 

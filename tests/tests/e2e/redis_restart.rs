@@ -9,9 +9,7 @@ use serde_json::json;
 async fn subscriptions_come_back_and_resync_restores_what_was_dropped() {
     let mut redis = RedisServer::start().await;
     let cluster = TestCluster::start_with(2, Some(redis.url()), |_| {}).await;
-    let alice = cluster.user("alice").await;
-    let bob = cluster.user("bob").await;
-    let conv = cluster.dm(&alice, &bob).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
     let mut bob_ws = cluster.socket(1, &bob).await;
     let path = format!("/api/v1/conversations/{conv}/messages");
 

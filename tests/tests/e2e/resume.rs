@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 async fn resume_after_a_drop_loses_and_duplicates_nothing() {
     const TOTAL: i64 = 60;
     let cluster = TestCluster::start(2).await;
-    let alice = cluster.user("alice").await;
-    let bob = cluster.user("bob").await;
-    let conv = cluster.dm(&alice, &bob).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
 
     // Bob is connected (knowing nothing yet) before the first message is sent.
     let mut ws = cluster.socket(1, &bob).await;

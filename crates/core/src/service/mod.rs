@@ -49,10 +49,6 @@ impl ChatService {
         &self.limits
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
     }

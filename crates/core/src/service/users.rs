@@ -1,8 +1,8 @@
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{Actor, ChatService};
 use crate::error::{CoreError, CoreResult};
-use crate::ids::UserId;
+use crate::ids::{ConversationId, UserId};
 use crate::model::{Profile, User};
 
 impl ChatService {
@@ -25,11 +25,16 @@ impl ChatService {
         self.store.search_users(query, actor.id(), limit).await
     }
 
-    /// Called by a socket when it opens: presence plus a `presence` event to the user's conversations
-    /// the first time they come online anywhere.
-    pub async fn connected(&self, actor: &Actor) -> CoreResult<()> {
+    /// Every conversation the actor may receive events from (active or pending).
+    pub async fn conversation_ids(&self, actor: &Actor) -> CoreResult<Vec<ConversationId>> {
+        self.store.conversation_ids_of(actor.id()).await
+    }
+
+    /// Called by a socket when it opens, with the conversations it follows: presence, plus a
+    /// `presence` event to those conversations the first time the user comes online anywhere.
+    pub async fn connected(&self, actor: &Actor, conversations: &[ConversationId]) -> CoreResult<()> {
         if self.presence.connect(actor.id()).await? {
-            self.announce_presence(actor, true, None).await?;
+            self.announce_presence(actor, conversations, true, actor.user.last_seen).await;
         }
         Ok(())
     }
@@ -38,7 +43,9 @@ impl ChatService {
         if self.presence.disconnect(actor.id()).await? {
             let now = Utc::now();
             self.store.set_last_seen(actor.id(), now).await?;
-            self.announce_presence(actor, false, Some(now)).await?;
+            // Memberships may have changed since the socket opened: ask the store.
+            let conversations = self.store.conversation_ids_of(actor.id()).await?;
+            self.announce_presence(actor, &conversations, false, Some(now)).await;
         }
         Ok(())
     }
@@ -46,23 +53,19 @@ impl ChatService {
     async fn announce_presence(
         &self,
         actor: &Actor,
+        conversations: &[ConversationId],
         is_online: bool,
-        last_seen: Option<chrono::DateTime<Utc>>,
-    ) -> CoreResult<()> {
-        let mut user = actor.user.clone();
-        if last_seen.is_some() {
-            user.last_seen = last_seen;
+        last_seen: Option<DateTime<Utc>>,
+    ) {
+        let user = User { last_seen, ..actor.user.clone() };
+        for &conversation_id in conversations {
+            self.publish(crate::Event::Presence { conversation_id, user: user.clone(), is_online, last_seen }).await;
         }
-        for conversation_id in self.store.conversation_ids_of(actor.id()).await? {
-            self.publish(crate::Event::Presence {
-                conversation_id,
-                user: user.clone(),
-                is_online,
-                last_seen: user.last_seen,
-            })
-            .await;
-        }
-        Ok(())
+    }
+
+    /// Whether Postgres answers (for readiness).
+    pub async fn store_ready(&self) -> CoreResult<()> {
+        self.store.ping().await
     }
 
     pub async fn online(&self, users: &[UserId]) -> CoreResult<Vec<bool>> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatwire_bus::Subscription;
-use chatwire_core::Channel;
+use chatwire_core::{Channel, ConversationId};
 use chatwire_core::service::Actor;
 
 use crate::auth;
@@ -22,25 +22,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /ws/v1?token=<jwt>`: the native socket. A bad token is refused with 401 before the upgrade.
 async fn native_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (actor, sub) = open(&req, &state).await?;
+    let (actor, sub, conversations) = open(&req, &state).await?;
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
     let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
-    actix_web::rt::spawn(native::run(state.into_inner(), actor, sub, session, stream));
+    actix_web::rt::spawn(native::run(state.into_inner(), actor, sub, conversations, session, stream));
     Ok(response)
 }
 
-/// Authenticates a socket request and subscribes it to everything its user can see.
-pub(crate) async fn open(req: &HttpRequest, state: &AppState) -> Result<(Actor, Subscription), ApiError> {
+/// Authenticates a socket request and subscribes it to everything its user can see; returns the
+/// conversations it follows.
+pub(crate) async fn open(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(Actor, Subscription, Vec<ConversationId>), ApiError> {
     if state.is_draining() {
         return Err(chatwire_core::CoreError::Unavailable("node is shutting down".into()).into());
     }
     let token = auth::socket_token(req);
     let actor = auth::authenticate(state, token.as_deref()).await?;
     let sub = state.hub.register(state.settings.socket_queue);
+    let conversations = state.service.conversation_ids(&actor).await?;
     let mut channels = vec![Channel::User(actor.id())];
-    channels.extend(state.store.conversation_ids_of(actor.id()).await?.into_iter().map(Channel::Conversation));
+    channels.extend(conversations.iter().copied().map(Channel::Conversation));
     sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
-    Ok((actor, sub))
+    Ok((actor, sub, conversations))
 }
 
 /// How long one write to a client may take before the client counts as gone.

@@ -7,7 +7,7 @@ use chatwire_bus::{Outbound, Subscription};
 use chatwire_core::model::{MessagePage, NewMessage};
 use chatwire_core::service::Actor;
 use chatwire_core::seen::SeenSeqs;
-use chatwire_core::{Channel, CoreError, Event};
+use chatwire_core::{Channel, ConversationId, CoreError, Event};
 use chatwire_protocol::native::{self, ClientFrame, ResumedConversation, SessionFrame};
 use futures_util::FutureExt;
 
@@ -33,9 +33,16 @@ struct Socket {
     last_heard: Instant,
 }
 
-pub async fn run(state: Arc<AppState>, actor: Actor, sub: Subscription, session: Session, stream: AggregatedMessageStream) {
+pub async fn run(
+    state: Arc<AppState>,
+    actor: Actor,
+    sub: Subscription,
+    conversations: Vec<ConversationId>,
+    session: Session,
+    stream: AggregatedMessageStream,
+) {
     let mut socket = Socket { state, actor, sub, session, seen: SeenSeqs::default(), last_heard: Instant::now() };
-    if let Err(err) = socket.state.service.connected(&socket.actor).await {
+    if let Err(err) = socket.state.service.connected(&socket.actor, &conversations).await {
         tracing::warn!(%err, "presence update failed");
     }
     let close = socket.serve(stream).await;
@@ -168,7 +175,8 @@ impl Socket {
     }
 
     async fn handle(&mut self, frame: ClientFrame) -> Result<Option<SessionFrame>, CoreError> {
-        let svc = self.state.service.clone();
+        let state = self.state.clone();
+        let svc = &state.service;
         match frame {
             ClientFrame::Send { reference, conversation_id, content, client_key, attachment } => {
                 let sent = svc
@@ -202,7 +210,8 @@ impl Socket {
         reference: Option<String>,
         cursors: Vec<chatwire_core::service::SyncCursor>,
     ) -> Result<SessionFrame, CoreError> {
-        let svc = self.state.service.clone();
+        let state = self.state.clone();
+        let svc = &state.service;
         let page = svc.limits().max_page;
         for cursor in &cursors {
             self.seen.client_has(cursor.conversation_id, cursor.seq);
