@@ -113,7 +113,7 @@ impl MemberRow {
     }
 }
 
-#[derive(Queryable, Selectable, QueryableByName, Clone, Debug)]
+#[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub struct MessageRow {
     pub id: i64,

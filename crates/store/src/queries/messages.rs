@@ -2,20 +2,22 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+use diesel::dsl::exists;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use chatwire_core::model::{Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User};
+use chatwire_core::model::{MemberState, Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User};
 use chatwire_core::{ConversationId, MessageId, UserId};
 
 use crate::error::StoreError;
 use crate::rows::{MessageRow, UserRow};
 use crate::schema::{conversations, members, messages, reactions, users};
 
-/// The hot path: one statement bumps the conversation's `last_seq` under its row lock and inserts
-/// the message with that seq, so seqs are gapless and commit in order. The membership check rides
-/// in the same statement. A duplicate client key aborts the statement (no seq is burnt) and the
+/// The hot path: one prepared statement reads the conversation's `last_seq` under a row lock
+/// (`FOR UPDATE`), inserts the message with the next seq, and a trigger writes that seq back
+/// (migration `seq_trigger`), so seqs are gapless and commit in order. The membership check
+/// rides in the same statement. A duplicate client key aborts it (no seq is burnt) and the
 /// original is returned instead.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
@@ -26,29 +28,49 @@ pub async fn insert(
 ) -> Result<Option<Sent>, StoreError> {
     let sender_id = sender.map(|s| s.id.0);
     let att = msg.attachment.as_ref();
-    let inserted = diesel::sql_query(
-        "WITH bump AS ( \
-           UPDATE conversations SET last_seq = last_seq + 1, updated_at = now() \
-           WHERE id = $1 AND ($2::uuid IS NULL OR EXISTS ( \
-             SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2 AND state = 'active')) \
-           RETURNING last_seq) \
-         INSERT INTO messages (conversation_id, seq, sender_id, kind, content, attachment_url, attachment_name, \
-                               attachment_mime, attachment_size, client_key) \
-         SELECT $1, bump.last_seq, $2, $3, $4, $5, $6, $7, $8, $9 FROM bump \
-         RETURNING *",
-    )
-    .bind::<SqlUuid, _>(conversation.0)
-    .bind::<Nullable<SqlUuid>, _>(sender_id)
-    .bind::<Text, _>(kind.as_str())
-    .bind::<Text, _>(&msg.content)
-    .bind::<Nullable<Text>, _>(att.map(|a| a.url.as_str()))
-    .bind::<Nullable<Text>, _>(att.map(|a| a.name.as_str()))
-    .bind::<Nullable<Text>, _>(att.map(|a| a.mime.as_str()))
-    .bind::<Nullable<BigInt>, _>(att.map(|a| a.size))
-    .bind::<Nullable<Text>, _>(msg.client_key.as_deref())
-    .get_result::<MessageRow>(conn)
-    .await
-    .optional();
+    let is_member = exists(
+        members::table.filter(
+            members::conversation_id
+                .eq(conversation.0)
+                .and(members::user_id.nullable().eq(sender_id))
+                .and(members::state.eq(MemberState::Active.as_str())),
+        ),
+    );
+    let source = conversations::table
+        .filter(conversations::id.eq(conversation.0))
+        // System messages (no sender) skip the membership check.
+        .filter(sender_id.is_none().into_sql::<Bool>().or(is_member))
+        .select((
+            conversations::id,
+            conversations::last_seq + 1i64,
+            sender_id.into_sql::<Nullable<SqlUuid>>(),
+            kind.as_str().into_sql::<Text>(),
+            msg.content.as_str().into_sql::<Text>(),
+            att.map(|a| a.url.as_str()).into_sql::<Nullable<Text>>(),
+            att.map(|a| a.name.as_str()).into_sql::<Nullable<Text>>(),
+            att.map(|a| a.mime.as_str()).into_sql::<Nullable<Text>>(),
+            att.map(|a| a.size).into_sql::<Nullable<BigInt>>(),
+            msg.client_key.as_deref().into_sql::<Nullable<Text>>(),
+        ))
+        .for_update();
+    let inserted = diesel::insert_into(messages::table)
+        .values(source)
+        .into_columns((
+            messages::conversation_id,
+            messages::seq,
+            messages::sender_id,
+            messages::kind,
+            messages::content,
+            messages::attachment_url,
+            messages::attachment_name,
+            messages::attachment_mime,
+            messages::attachment_size,
+            messages::client_key,
+        ))
+        .returning(MessageRow::as_returning())
+        .get_result::<MessageRow>(conn)
+        .await
+        .optional();
     match inserted {
         Ok(Some(row)) => Ok(Some(Sent { message: row.into_message(sender.cloned())?, created: true })),
         Ok(None) => Ok(None),

@@ -1,0 +1,2 @@
+DROP TRIGGER messages_bump_last_seq ON messages;
+DROP FUNCTION chatwire_bump_last_seq();
