@@ -44,6 +44,10 @@ impl SlowFlag {
             self.notify.notify_one();
         }
     }
+    pub fn is_raised(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
     /// Resolves once the socket has fallen too far behind.
     pub async fn wait(&self) {
         if self.set.load(Ordering::SeqCst) {

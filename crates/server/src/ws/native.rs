@@ -45,7 +45,10 @@ pub async fn run(
     if let Err(err) = socket.state.service.connected(&socket.actor, &conversations).await {
         tracing::warn!(%err, "presence update failed");
     }
-    let close = socket.serve(stream).await;
+    let mut close = socket.serve(stream).await;
+    if socket.sub.slow.is_raised() {
+        close = Close::Slow;
+    }
     if let Err(err) = socket.state.service.disconnected(&socket.actor).await {
         tracing::warn!(%err, "presence update failed");
     }
@@ -116,9 +119,14 @@ impl Socket {
         }
     }
 
-    /// Writes one frame; false when the client is gone or stopped reading.
+    /// Writes one frame; false when the client is gone, stopped reading, or fell so far behind
+    /// that its queue overflowed meanwhile.
     async fn send(&mut self, text: String) -> bool {
-        matches!(tokio::time::timeout(WRITE_TIMEOUT, self.session.text(text)).await, Ok(Ok(())))
+        let slow = self.sub.slow.clone();
+        tokio::select! {
+            written = tokio::time::timeout(WRITE_TIMEOUT, self.session.text(text)) => matches!(written, Ok(Ok(()))),
+            _ = slow.wait() => false,
+        }
     }
 
     async fn on_outbound(&mut self, out: Outbound) -> bool {
