@@ -189,4 +189,36 @@ mod tests {
         let no_exp = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.x";
         assert!(v.verify(no_exp).is_err());
     }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn signed(alg: Algorithm, private_pem: &[u8], sub: &str) -> String {
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(private_pem).unwrap(),
+            _ => EncodingKey::from_ec_pem(private_pem).unwrap(),
+        };
+        jsonwebtoken::encode(&Header::new(alg), &claims(Some(sub), later()), &key).unwrap()
+    }
+
+    #[test]
+    fn verifies_identity_provider_tokens_with_a_public_key() {
+        let id = uuid::Uuid::new_v4().to_string();
+        for (alg, private, public) in [
+            (Algorithm::RS256, "rsa_private.pem", "rsa_public.pem"),
+            (Algorithm::ES256, "ec_private.pem", "ec_public.pem"),
+        ] {
+            let v = Verifier::new(&[JwtKey::PublicKeyPem(fixture(public)), JwtKey::Secret(b"s".to_vec())]).unwrap();
+            let token = signed(alg, &fixture(private), &id);
+            assert_eq!(v.verify(&token).unwrap().0.to_string(), id, "{alg:?}");
+            // A token signed with the other key type (or an HS256 token using the public key as
+            // its secret, the classic confusion attack) does not verify.
+            let forged = mint(&fixture(public), &claims(Some(&id), later())).unwrap();
+            assert!(v.verify(&forged).is_err(), "{alg:?}: key confusion");
+        }
+        let rsa_only = Verifier::new(&[JwtKey::PublicKeyPem(fixture("rsa_public.pem"))]).unwrap();
+        assert!(rsa_only.verify(&signed(Algorithm::ES256, &fixture("ec_private.pem"), &id)).is_err());
+    }
 }
+
