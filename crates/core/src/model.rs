@@ -118,7 +118,7 @@ pub struct ConversationView {
     pub conversation: Conversation,
     pub members: Vec<Member>,
     pub last_message: Option<Message>,
-    /// Messages from others after the viewer's read watermark, not counting deleted ones.
+    /// Messages from others after the viewer's read watermark, not counting deleted or system ones.
     pub unread_count: i64,
 }
 

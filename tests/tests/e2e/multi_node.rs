@@ -104,12 +104,25 @@ async fn group_fan_out_follows_membership() {
     let (status, _) = cluster.send("DELETE", 0, &owner, &format!("/api/v1/conversations/{conv}/members/{}", m2.id), json!({})).await;
     assert_eq!(status, 204);
     s2.expect_type("conversation_left").await;
+    // The group records the change as a system message, for those still in it.
+    let note = s1.expect_type("message_created").await;
+    assert_eq!(note["message"]["kind"], "system");
+    assert_eq!(note["message"]["content"], "OWNER removed M2");
+    assert!(note["message"]["sender"].is_null());
     cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "two"})).await;
     assert_eq!(s1.expect_type("message_created").await["message"]["content"], "two");
     let after = s2.drain(Duration::from_millis(600)).await;
     assert!(of_type(&after, "message_created").is_empty(), "a removed member received {after:?}");
     let (status, _) = cluster.get(2, &m2, &format!("/api/v1/conversations/{conv}/messages")).await;
     assert_eq!(status, 404);
+
+    // History: the creation note, "one", the removal note, "two"; system notes are never unread.
+    let (_, page) = cluster.get(1, &m1, &format!("/api/v1/conversations/{conv}/messages")).await;
+    let kinds: Vec<&str> = page.as_array().expect("list").iter().map(|m| m["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, vec!["system", "text", "system", "text"]);
+    assert_eq!(page[0]["content"], "OWNER created the group");
+    let (_, list) = cluster.get(1, &m1, "/api/v1/conversations").await;
+    assert_eq!(list[0]["unread_count"], 2);
 }
 
 /// Typing and read receipts reach the other side across nodes; presence is visible from any node.

@@ -2,7 +2,7 @@ use super::{Actor, ChatService};
 use crate::error::{CoreError, CoreResult};
 use crate::event::Event;
 use crate::ids::{ConversationId, UserId};
-use crate::model::{Conversation, ConversationKind, ConversationView, MemberState};
+use crate::model::{Conversation, ConversationKind, ConversationView, MemberState, User};
 use crate::ports::ListFilter;
 use crate::validate;
 
@@ -60,6 +60,7 @@ impl ChatService {
         for id in ids {
             self.joined(&conversation, id, MemberState::Active).await;
         }
+        self.note(conversation.id, format!("{} created the group", name(&actor.user))).await;
         self.conversation(actor, conversation.id).await
     }
 
@@ -71,6 +72,9 @@ impl ChatService {
         }
         let conversation = self.store.set_title(id, title).await?;
         self.publish(Event::ConversationUpdated { conversation: conversation.clone() }).await;
+        if conversation.kind == ConversationKind::Group {
+            self.note(id, format!("{} renamed the group to \u{201c}{title}\u{201d}", name(&actor.user))).await;
+        }
         Ok(conversation)
     }
 
@@ -93,7 +97,9 @@ impl ChatService {
         let added = self.store.add_members(id, &ids).await?;
         for user in known.into_iter().filter(|u| added.contains(&u.id)) {
             self.joined(&m.conversation, user.id, MemberState::Active).await;
+            let note = format!("{} added {}", name(&actor.user), name(&user));
             self.publish(Event::MemberAdded { conversation_id: id, user, by: Some(actor.id()) }).await;
+            self.note(id, note).await;
         }
         Ok(added)
     }
@@ -107,11 +113,18 @@ impl ChatService {
         if user != actor.id() && !m.role.is_admin() {
             return Err(CoreError::Forbidden("only admins can remove members"));
         }
+        let removed = self.store.get_user(user).await?;
         if !self.store.remove_member(id, user).await? {
             return Err(CoreError::NotFound("member"));
         }
         self.publish(Event::MemberRemoved { conversation_id: id, user_id: user, by: Some(actor.id()) }).await;
         self.publish(Event::ConversationLeft { user_id: user, conversation_id: id }).await;
+        let note = match removed {
+            _ if user == actor.id() => format!("{} left", name(&actor.user)),
+            Some(removed) => format!("{} removed {}", name(&actor.user), name(&removed)),
+            None => format!("{} removed a member", name(&actor.user)),
+        };
+        self.note(id, note).await;
         Ok(())
     }
 
@@ -152,8 +165,21 @@ impl ChatService {
         Ok(())
     }
 
+    /// Writes a group's system message ("alice added bob"). The change itself is already done,
+    /// so a failure here is logged, not returned.
+    async fn note(&self, conversation: ConversationId, text: String) {
+        if let Err(err) = self.post_system_message(conversation, &text).await {
+            tracing::warn!(%err, %conversation, "could not write a system message");
+        }
+    }
+
     async fn joined(&self, conversation: &Conversation, user_id: UserId, state: MemberState) {
         self.publish(Event::ConversationJoined { user_id, conversation: conversation.clone(), state }).await;
     }
 }
 
+
+/// How system messages name a user.
+fn name(user: &User) -> &str {
+    if user.display_name.is_empty() { &user.username } else { &user.display_name }
+}

@@ -1,10 +1,11 @@
 //! One native socket: frames in, events out, until either side goes away.
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use chatwire_bus::{Outbound, Subscription};
-use chatwire_core::model::{MessagePage, NewMessage};
+use chatwire_core::model::{MemberState, MessagePage, NewMessage};
 use chatwire_core::service::Actor;
 use chatwire_core::seen::SeenSeqs;
 use chatwire_core::{Channel, ConversationId, CoreError, Event};
@@ -30,6 +31,8 @@ struct Socket {
     session: Session,
     /// Seqs already sent, so a resume replay and live delivery that overlap send each once.
     seen: SeenSeqs,
+    /// Conversations the user left while this socket was open: their queued events are dropped.
+    left: HashSet<ConversationId>,
     last_heard: Instant,
 }
 
@@ -41,7 +44,7 @@ pub async fn run(
     session: Session,
     stream: AggregatedMessageStream,
 ) {
-    let mut socket = Socket { state, actor, sub, session, seen: SeenSeqs::default(), last_heard: Instant::now() };
+    let mut socket = Socket { state, actor, sub, session, seen: SeenSeqs::default(), left: HashSet::new(), last_heard: Instant::now() };
     if let Err(err) = socket.state.service.connected(&socket.actor, &conversations).await {
         tracing::warn!(%err, "presence update failed");
     }
@@ -134,7 +137,9 @@ impl Socket {
             Outbound::Resync => return self.send(native::encode(&SessionFrame::Resync)).await,
             Outbound::Event(event) => event,
         };
-        self.follow(&event).await;
+        if !self.follow(&event).await {
+            return true;
+        }
         if let Event::MessageCreated { message } = event.as_ref() {
             if !self.seen.first_time(message.conversation_id, message.seq) {
                 return true;
@@ -143,20 +148,33 @@ impl Socket {
         self.send(native::encode_event(&event)).await
     }
 
-    /// Keeps the socket's subscriptions in step with the user's memberships.
-    async fn follow(&mut self, event: &Event) {
+    /// Keeps the socket's subscriptions in step with the user's memberships; `false` for an event
+    /// of a conversation the user has just left (it was already queued when they left).
+    async fn follow(&mut self, event: &Event) -> bool {
         let me = self.actor.id();
-        match event {
+        let left = match event {
             Event::ConversationJoined { user_id, conversation, .. } if *user_id == me => {
+                self.left.remove(&conversation.id);
                 if let Err(err) = self.sub.join(&[Channel::Conversation(conversation.id)]).await {
                     tracing::warn!(%err, "could not follow a new conversation; the client will see it on resync");
                 }
+                return true;
             }
-            Event::ConversationLeft { user_id, conversation_id } if *user_id == me => {
-                self.sub.leave(Channel::Conversation(*conversation_id));
+            Event::ConversationLeft { user_id, conversation_id } if *user_id == me => Some(*conversation_id),
+            Event::MemberRemoved { user_id, conversation_id, .. } if *user_id == me => Some(*conversation_id),
+            Event::MemberStateChanged { user_id, conversation_id, state: MemberState::Declined } if *user_id == me => {
+                Some(*conversation_id)
             }
-            _ => {}
+            Event::ConversationDeleted { conversation_id } => Some(*conversation_id),
+            _ => None,
+        };
+        if let Some(id) = left {
+            // The notice of leaving is delivered; nothing after it.
+            self.left.insert(id);
+            self.sub.leave(Channel::Conversation(id));
+            return true;
         }
+        !event.conversation_id().is_some_and(|id| self.left.contains(&id))
     }
 
     /// Handles one client frame; false only when the client is gone.

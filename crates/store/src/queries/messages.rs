@@ -170,6 +170,7 @@ pub async fn unread_counts(conn: &mut AsyncPgConnection, viewer: UserId, ids: &[
         .filter(messages::conversation_id.eq_any(ids))
         .filter(messages::seq.gt(members::last_read_seq))
         .filter(messages::deleted_at.is_null())
+        .filter(messages::kind.ne(MessageKind::System.as_str()))
         .filter(messages::sender_id.is_distinct_from(viewer.0))
         .group_by(messages::conversation_id)
         .select((messages::conversation_id, diesel::dsl::count_star()))

@@ -56,7 +56,7 @@ pub async fn advance(
            WHERE m.conversation_id = $1 AND m.user_id = $2 AND t.new_seq > t.old_seq \
            RETURNING m.{column} AS seq, now() AS at) \
          SELECT u.seq, u.at, (SELECT count(*) FROM messages x WHERE x.conversation_id = $1 \
-             AND x.seq > t.old_seq AND x.seq <= t.new_seq AND x.deleted_at IS NULL \
+             AND x.seq > t.old_seq AND x.seq <= t.new_seq AND x.deleted_at IS NULL AND x.kind <> 'system' \
              AND x.sender_id IS DISTINCT FROM $2) AS covered \
          FROM u, t"
     );
@@ -81,7 +81,7 @@ pub async fn unread_total(conn: &mut AsyncPgConnection, user: UserId) -> Result<
     let t: Total = diesel::sql_query(
         "SELECT count(*) AS n FROM members me JOIN messages x ON x.conversation_id = me.conversation_id \
          WHERE me.user_id = $1 AND me.state IN ('active', 'pending') AND x.seq > me.last_read_seq \
-           AND x.deleted_at IS NULL AND x.sender_id IS DISTINCT FROM $1",
+           AND x.deleted_at IS NULL AND x.kind <> 'system' AND x.sender_id IS DISTINCT FROM $1",
     )
     .bind::<SqlUuid, _>(user.0)
     .get_result(conn)
