@@ -28,7 +28,7 @@ pub struct RedisBroker {
 }
 
 impl RedisBroker {
-    /// Connects the publish pool and the subscriber; fails if Redis does not answer now.
+    /// Sets up the publish pool and the subscriber connection; fails only on a malformed URL.
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBroker>, BusError> {
         let client = redis::Client::open(url)?;
         let pool = crate::presence::redis_pool(url)?;
@@ -39,8 +39,15 @@ impl RedisBroker {
             sink: Arc::new(Mutex::new(None)),
             hub: OnceLock::new(),
         });
-        let stream = broker.open_subscriber().await?;
-        tokio::spawn(read_loop(Arc::downgrade(&broker), stream));
+        // A node starts while Redis is still coming up: it reports not ready and keeps trying.
+        let first = match broker.open_subscriber().await {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                tracing::warn!(%err, "redis is not answering yet; retrying in the background");
+                None
+            }
+        };
+        tokio::spawn(read_loop(Arc::downgrade(&broker), first));
         Ok(broker)
     }
 
@@ -105,28 +112,35 @@ impl Broker for RedisBroker {
 
 const KEEPALIVE: Duration = Duration::from_secs(5);
 
-/// Reads the subscriber connection forever, reconnecting when it drops.
-async fn read_loop(broker: Weak<RedisBroker>, mut stream: PubSubStream) {
+/// Reads the subscriber connection for as long as the broker lives, reconnecting when it drops
+/// (or until it first connects).
+async fn read_loop(broker: Weak<RedisBroker>, mut stream: Option<PubSubStream>) {
     loop {
-        consume(&broker, &mut stream).await;
-        let Some(b) = broker.upgrade() else { return };
-        *crate::lock(&b.sink) = None;
-        tracing::warn!("redis subscriber connection lost; reconnecting");
-        let mut backoff = Duration::from_millis(100);
-        stream = loop {
-            match b.open_subscriber().await {
-                Ok(s) => break s,
-                Err(err) => {
-                    tracing::debug!(%err, "redis reconnect failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        };
-        tracing::info!("redis subscriber reconnected; re-subscribing");
-        if let Some(hub) = b.hub() {
+        if let Some(mut live) = stream.take() {
+            consume(&broker, &mut live).await;
+            let Some(b) = broker.upgrade() else { return };
+            *crate::lock(&b.sink) = None;
+            tracing::warn!("redis subscriber connection lost; reconnecting");
+        }
+        let Some(live) = reconnect(&broker).await else { return };
+        stream = Some(live);
+        tracing::info!("redis subscriber connected; re-subscribing");
+        if let Some(hub) = broker.upgrade().and_then(|b| b.hub()) {
             hub.resubscribe_all();
         }
+    }
+}
+
+/// Opens a new subscriber connection with backoff; `None` once the broker is gone.
+async fn reconnect(broker: &Weak<RedisBroker>) -> Option<PubSubStream> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match broker.upgrade()?.open_subscriber().await {
+            Ok(stream) => return Some(stream),
+            Err(err) => tracing::debug!(%err, "redis reconnect failed"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 

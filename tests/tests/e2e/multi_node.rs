@@ -175,3 +175,25 @@ async fn a_killed_nodes_users_go_offline_by_themselves() {
     let (_, online) = cluster.get(0, &alice, &format!("/api/v1/presence?user_ids={}", bob.id)).await;
     assert_eq!(online[0]["is_online"], false);
 }
+
+/// Stopping a node (SIGTERM) tells its sockets to reconnect elsewhere with close code 1012.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_tells_its_sockets_to_reconnect() {
+    let mut cluster = TestCluster::start(2).await;
+    let (alice, _bob, _conv) = cluster.alice_and_bob().await;
+    let mut ws = cluster.socket(1, &alice).await;
+    let stopping = cluster.nodes.remove(1);
+    let stop = tokio::spawn(async move {
+        let mut node = stopping;
+        node.stop().await;
+    });
+    // Frames already on the way (her own presence) may come first; then the close.
+    let before = ws.drain(Duration::from_secs(5)).await;
+    assert!(ws.closed.is_some(), "the socket closes; got only {before:?}");
+    let frame = ws.closed.clone().flatten().expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1012);
+    assert_eq!(frame.reason.as_str(), "reconnect");
+    stop.await.expect("stopped");
+    // The client reconnects to the other replica.
+    cluster.socket(0, &alice).await;
+}

@@ -51,3 +51,33 @@ async fn subscriptions_come_back_and_resync_restores_what_was_dropped() {
     }
     assert!(delivered, "no live delivery after Redis came back");
 }
+
+/// Nodes may start before Redis: they run, say they are not ready, and catch up when it appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_start_before_redis_and_become_ready_when_it_comes() {
+    let mut redis = RedisServer::start().await;
+    redis.stop();
+    let cluster = TestCluster::start_with(2, Some(redis.url()), |_| {}).await;
+    let ready = |node: usize| {
+        let url = format!("{}/readyz", cluster.node(node).http());
+        let http = cluster.http.clone();
+        async move { http.get(url).send().await.expect("readyz").status().as_u16() }
+    };
+    assert_eq!(ready(0).await, 503, "no Redis, not ready");
+    assert_eq!(cluster.get(0, &cluster.user("early").await, "/healthz").await.0, 200);
+
+    redis.restart().await;
+    let mut up = false;
+    for _ in 0..50 {
+        if ready(0).await == 200 && ready(1).await == 200 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "nodes became ready once Redis answered");
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let mut bob_ws = cluster.socket(1, &bob).await;
+    cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "late"})).await;
+    assert_eq!(bob_ws.expect_type("message_created").await["message"]["content"], "late");
+}
