@@ -15,7 +15,7 @@ use chatwire_core::ports::{Presence, Store};
 use chatwire_store::PgStore;
 use futures_util::FutureExt;
 
-use crate::auth::Verifier;
+use crate::auth::{KnownUsers, Verifier};
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -75,6 +75,7 @@ impl Application {
             service,
             hub,
             verifier,
+            known_users: Arc::new(KnownUsers::new(std::time::Duration::from_secs(60), 100_000)),
             settings: Arc::new(settings.clone()),
             node_id,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),

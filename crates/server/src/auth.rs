@@ -2,7 +2,9 @@
 //! [`Actor`]. Tokens come from chatwire's own `token` command (HS256) or from an external identity
 //! provider (RS256/ES256 with its public key), e.g. Django REST framework SimpleJWT.
 use std::future::Future;
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use actix_web::{FromRequest, HttpRequest, web};
 use chatwire_core::model::Profile;
@@ -132,7 +134,42 @@ pub fn socket_token(req: &HttpRequest) -> Option<String> {
 pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Actor, crate::error::ApiError> {
     let token = token.ok_or(AuthError::Missing)?;
     let (id, profile) = state.verifier.verify(token)?;
-    Ok(state.service.authenticate(id, &profile).await?)
+    if let Some(actor) = state.known_users.get(id, &profile) {
+        return Ok(actor);
+    }
+    let actor = state.service.authenticate(id, &profile).await?;
+    state.known_users.put(&profile, &actor);
+    Ok(actor)
+}
+
+/// Users this node upserted recently, with the claims it upserted them from. A request whose
+/// token carries the same claims skips the database: the upsert would change nothing. Entries
+/// expire so `last_seen` and other server-side fields stay fresh enough for what reads them.
+pub struct KnownUsers {
+    entries: std::sync::Mutex<HashMap<UserId, (Profile, Actor, Instant)>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl KnownUsers {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        KnownUsers { entries: std::sync::Mutex::new(HashMap::new()), ttl, capacity }
+    }
+
+    fn get(&self, id: UserId, profile: &Profile) -> Option<Actor> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (known, actor, at) = entries.get(&id)?;
+        (known == profile && at.elapsed() < self.ttl).then(|| actor.clone())
+    }
+
+    fn put(&self, profile: &Profile, actor: &Actor) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity {
+            // Crude but bounded: the next requests simply go to the database again.
+            entries.clear();
+        }
+        entries.insert(actor.id(), (profile.clone(), actor.clone(), Instant::now()));
+    }
 }
 
 /// Extractor for REST handlers: the caller, or 401.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chatwire_bus::Hub;
 use chatwire_core::ChatService;
 
-use crate::auth::Verifier;
+use crate::auth::{KnownUsers, Verifier};
 use crate::config::Settings;
 
 /// What every handler and socket shares on one node. Cloned into each actix worker.
@@ -12,6 +12,7 @@ pub struct AppState {
     pub service: ChatService,
     pub hub: Hub,
     pub verifier: Verifier,
+    pub known_users: Arc<KnownUsers>,
     pub settings: Arc<Settings>,
     /// Names this node in presence records and logs.
     pub node_id: String,
