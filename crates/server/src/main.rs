@@ -39,11 +39,16 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("CHATWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         // stdout is for command output (`chatwire token`); logs go to stderr.
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // One JSON object per line for log collectors; readable text otherwise.
+    if std::env::var("CHATWIRE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;
     match cli.command {

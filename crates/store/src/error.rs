@@ -7,6 +7,8 @@ pub enum StoreError {
     Query(#[from] diesel::result::Error),
     #[error("database pool: {0}")]
     Pool(String),
+    #[error("cannot connect to Postgres at {target}: {detail}")]
+    Connect { target: String, detail: String },
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
     #[error("this client key was already used for a message in another conversation")]
