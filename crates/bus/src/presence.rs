@@ -75,6 +75,11 @@ impl Presence for LocalPresence {
         }
         Ok(())
     }
+    async fn sweep(&self) -> CoreResult<Vec<UserId>> {
+        // One process: when it dies, so does everyone who could be told.
+        Ok(Vec::new())
+    }
+
     async fn typing(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {
         let now = Instant::now();
         let mut typing = lock(&self.typing);
@@ -131,6 +136,16 @@ impl RedisPresence {
         format!("{}presence:{}", self.prefix, user)
     }
 
+    /// Every node's heartbeat expiry: a node past it is dead and its users are swept.
+    fn nodes_key(&self) -> String {
+        format!("{}presence_nodes", self.prefix)
+    }
+
+    /// The users a node holds sockets for, so a survivor can sweep them when it dies.
+    fn node_users_key(&self, node: &str) -> String {
+        format!("{}presence_node_users:{}", self.prefix, node)
+    }
+
     fn typing_key(&self, conversation: ConversationId) -> String {
         format!("{}typing:{}", self.prefix, conversation)
     }
@@ -142,11 +157,12 @@ impl RedisPresence {
     /// Re-asserts every local user's presence; run well inside the TTL.
     async fn refresh(&self) -> Result<(), BusError> {
         let users: Vec<UserId> = lock(&self.local).keys().copied().collect();
-        if users.is_empty() {
-            return Ok(());
-        }
-        let until = now_ms() + self.settings.online_ttl.as_millis() as i64;
+        let ttl_ms = self.settings.online_ttl.as_millis() as i64;
+        let until = now_ms() + ttl_ms;
         let mut pipe = redis::pipe();
+        pipe.zadd(self.nodes_key(), &self.node, until).ignore();
+        // Outlives this node long enough for a survivor to sweep it, then goes by itself.
+        pipe.pexpire(self.node_users_key(&self.node), ttl_ms * 10).ignore();
         for user in users {
             let key = self.online_key(user);
             pipe.zadd(&key, &self.node, until).ignore();
@@ -162,11 +178,15 @@ impl RedisPresence {
         let key = self.online_key(user);
         let ttl_ms = self.settings.online_ttl.as_millis() as i64;
         let mut pipe = redis::pipe();
+        let node_users = self.node_users_key(&self.node);
         if present {
             pipe.zadd(&key, &self.node, now_ms() + ttl_ms).ignore();
             pipe.pexpire(&key, ttl_ms * 2).ignore();
+            pipe.sadd(&node_users, user.to_string()).ignore();
+            pipe.pexpire(&node_users, ttl_ms * 10).ignore();
         } else {
             pipe.zrem(&key, &self.node).ignore();
+            pipe.srem(&node_users, user.to_string()).ignore();
         }
         pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms()).ignore();
         pipe.zcard(&key);
@@ -252,6 +272,51 @@ impl Presence for RedisPresence {
         }
         let _: () = pipe.query_async(&mut *conn).await.map_err(BusError::from)?;
         Ok(())
+    }
+
+    /// Takes over nodes whose heartbeat lapsed (one survivor wins each, by ZREM) and returns
+    /// their users who are now online nowhere.
+    async fn sweep(&self) -> CoreResult<Vec<UserId>> {
+        let mut conn = self.conn().await?;
+        let now = now_ms();
+        let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.nodes_key())
+            .arg("-inf")
+            .arg(now)
+            .query_async(&mut *conn)
+            .await
+            .map_err(BusError::from)?;
+        let mut offline = Vec::new();
+        for node in dead.into_iter().filter(|n| *n != self.node) {
+            let before = offline.len();
+            let won: i64 = redis::cmd("ZREM").arg(self.nodes_key()).arg(&node).query_async(&mut *conn).await.map_err(BusError::from)?;
+            if won == 0 {
+                continue;
+            }
+            let key = self.node_users_key(&node);
+            let (users, _): (Vec<String>, i64) =
+                redis::pipe().smembers(&key).del(&key).query_async(&mut *conn).await.map_err(BusError::from)?;
+            for user in users.iter().filter_map(|u| u.parse::<UserId>().ok()) {
+                let online = self.online_key(user);
+                let (left,): (i64,) = redis::pipe()
+                    .zrem(&online, &node)
+                    .ignore()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&online)
+                    .arg("-inf")
+                    .arg(now)
+                    .ignore()
+                    .zcard(&online)
+                    .query_async(&mut *conn)
+                    .await
+                    .map_err(BusError::from)?;
+                if left == 0 {
+                    offline.push(user);
+                }
+            }
+            tracing::info!(%node, offline = offline.len() - before, "swept a node that stopped heartbeating");
+        }
+        Ok(offline)
     }
 
     async fn typing(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {

@@ -129,6 +129,9 @@ pub trait Presence: Send + Sync + 'static {
     /// One connection of `user` on this node closed; `true` if the user is now offline everywhere.
     async fn disconnect(&self, user: UserId) -> CoreResult<bool>;
     async fn online(&self, users: &[UserId]) -> CoreResult<Vec<bool>>;
+    /// Users who went offline because the node holding their sockets died (its heartbeat lapsed).
+    /// Each such user is returned by exactly one node's sweep.
+    async fn sweep(&self) -> CoreResult<Vec<UserId>>;
     async fn set_typing(&self, conversation: ConversationId, user: UserId, is_typing: bool) -> CoreResult<()>;
     async fn typing(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>>;
 }

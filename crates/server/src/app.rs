@@ -71,6 +71,7 @@ impl Application {
         };
         let hub = Hub::start(broker.clone());
         let service = ChatService::new(store, Arc::new(BrokerBus(broker)), presence, settings.limits);
+        tokio::spawn(sweep_presence(service.clone(), settings.presence_ttl));
         let state = AppState {
             service,
             hub,
@@ -180,4 +181,15 @@ fn hostname() -> String {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "node".into())
+}
+
+/// Every node sweeps now and then for nodes that died, so their users' contacts hear they left.
+async fn sweep_presence(service: ChatService, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(err) = service.sweep_presence().await {
+            tracing::debug!(%err, "presence sweep failed");
+        }
+    }
 }

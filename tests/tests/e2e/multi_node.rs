@@ -160,12 +160,13 @@ async fn typing_receipts_and_presence_cross_nodes() {
     }
 }
 
-/// A node that dies without a word: its users drop offline within the presence TTL.
+/// A node that dies without a word: its users drop offline within the presence TTL, and their
+/// contacts on other nodes are told so by a surviving node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_users_go_offline_by_themselves() {
     let mut cluster = TestCluster::start(2).await;
-    let alice = cluster.user("alice").await;
-    let bob = cluster.user("bob").await;
+    let (alice, bob, _conv) = cluster.alice_and_bob().await;
+    let mut alice_ws = cluster.socket(0, &alice).await;
     let _bob_ws = cluster.socket(1, &bob).await;
     let (_, online) = cluster.get(0, &alice, &format!("/api/v1/presence?user_ids={}", bob.id)).await;
     assert_eq!(online[0]["is_online"], true);
@@ -179,6 +180,14 @@ async fn a_killed_nodes_users_go_offline_by_themselves() {
         }
         assert!(killed.elapsed() < Duration::from_secs(8), "still online {:?} after the kill", killed.elapsed());
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The sweep (every TTL) turns the lapse into an event for Bob's contacts.
+    loop {
+        let frame = alice_ws.recv_within(Duration::from_secs(10)).await.expect("an offline event for bob");
+        if frame["type"] == "presence" && frame["user"]["id"] == bob.id.to_string() && frame["is_online"] == false {
+            assert!(frame["last_seen"].is_string());
+            break;
+        }
     }
 }
 

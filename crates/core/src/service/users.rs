@@ -50,6 +50,21 @@ impl ChatService {
         Ok(())
     }
 
+    /// Announces offline, and records `last_seen`, for users whose node died. Run periodically.
+    pub async fn sweep_presence(&self) -> CoreResult<usize> {
+        let gone = self.presence.sweep().await?;
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        for user in self.store.get_users(&gone).await? {
+            self.store.set_last_seen(user.id, now).await?;
+            let conversations = self.store.conversation_ids_of(user.id).await?;
+            self.announce_presence(&Actor { user }, &conversations, false, Some(now)).await;
+        }
+        Ok(gone.len())
+    }
+
     async fn announce_presence(
         &self,
         actor: &Actor,
