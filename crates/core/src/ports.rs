@@ -67,6 +67,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_conversations(&self, viewer: UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>>;
     /// Every conversation the user may receive events from (active or pending).
     async fn conversation_ids_of(&self, user: UserId) -> CoreResult<Vec<ConversationId>>;
+    /// Each visible conversation with its `last_seq`, newest activity first (one cheap query).
+    async fn last_seqs_of(&self, user: UserId) -> CoreResult<Vec<(ConversationId, i64)>>;
     async fn member_ids(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>>;
     async fn set_title(&self, conversation: ConversationId, title: &str) -> CoreResult<Conversation>;
     /// Returns the users that were not members before.

@@ -94,6 +94,9 @@ impl Store for PgStore {
     async fn conversation_ids_of(&self, user: UserId) -> CoreResult<Vec<ConversationId>> {
         ok(conversations::ids_of(&mut *self.conn().await?, user).await)
     }
+    async fn last_seqs_of(&self, user: UserId) -> CoreResult<Vec<(ConversationId, i64)>> {
+        ok(conversations::last_seqs_of(&mut *self.conn().await?, user).await)
+    }
     async fn member_ids(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {
         ok(conversations::member_ids(&mut *self.conn().await?, conversation).await)
     }

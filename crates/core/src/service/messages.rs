@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, ChatService};
@@ -5,7 +7,6 @@ use crate::error::{CoreError, CoreResult};
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent};
-use crate::ports::ListFilter;
 use crate::validate;
 
 /// "I have seen conversation C up to seq N": what a reconnecting client sends to resume.
@@ -136,15 +137,15 @@ impl ChatService {
     /// and for every other visible conversation its `last_seq` so the client knows to fetch it.
     pub async fn sync(&self, actor: &Actor, cursors: &[SyncCursor], per_conversation: i64) -> CoreResult<Vec<SyncBatch>> {
         let limit = per_conversation.clamp(1, self.limits.max_page);
-        let views = self.store.list_conversations(actor.id(), ListFilter::Visible).await?;
-        let mut batches = Vec::with_capacity(views.len());
-        for view in views {
-            let id = view.conversation.id;
-            let last_seq = view.conversation.last_seq;
+        // Reconnect storms (a node died) make this hot: one light query, then only what was missed.
+        let seen: HashMap<ConversationId, i64> = cursors.iter().map(|c| (c.conversation_id, c.seq)).collect();
+        let conversations = self.store.last_seqs_of(actor.id()).await?;
+        let mut batches = Vec::with_capacity(conversations.len());
+        for (id, last_seq) in conversations {
             let mut batch = SyncBatch { conversation_id: id, last_seq, messages: Vec::new(), has_more: false };
-            if let Some(cursor) = cursors.iter().find(|c| c.conversation_id == id) {
-                if cursor.seq < last_seq {
-                    let page = MessagePage { before: None, after: Some(cursor.seq), limit };
+            if let Some(&after) = seen.get(&id) {
+                if after < last_seq {
+                    let page = MessagePage { before: None, after: Some(after), limit };
                     batch.messages = self.store.list_messages(id, page).await?;
                     batch.has_more = batch.messages.last().is_some_and(|m| m.seq < last_seq);
                 }

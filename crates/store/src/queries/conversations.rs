@@ -198,6 +198,19 @@ pub async fn ids_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<Vec<Co
     Ok(ids.into_iter().map(ConversationId).collect())
 }
 
+/// Each visible conversation's `last_seq`, newest activity first: what a resume compares with.
+pub async fn last_seqs_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<Vec<(ConversationId, i64)>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = conversations::table
+        .inner_join(members::table)
+        .filter(members::user_id.eq(user.0))
+        .filter(members::state.eq_any(states(ListFilter::Visible)))
+        .order(conversations::updated_at.desc())
+        .select((conversations::id, conversations::last_seq))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id, seq)| (ConversationId(id), seq)).collect())
+}
+
 pub async fn member_ids(conn: &mut AsyncPgConnection, id: ConversationId) -> Result<Vec<UserId>, StoreError> {
     let ids: Vec<Uuid> =
         members::table.filter(members::conversation_id.eq(id.0)).select(members::user_id).load(conn).await?;
