@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use chatwire_core::ports::WatermarkMove;
@@ -8,14 +8,14 @@ use chatwire_core::{ConversationId, UserId};
 
 use crate::error::StoreError;
 
-#[derive(QueryableByName)]
-struct MoveRow {
-    #[diesel(sql_type = BigInt)]
-    seq: i64,
-    #[diesel(sql_type = BigInt)]
-    covered: i64,
-    #[diesel(sql_type = Timestamptz)]
-    at: DateTime<Utc>,
+diesel::define_sql_function! {
+    /// `migrations/*_watermark_fn`: returns (seq, covered, at); seq is NULL when nothing moved.
+    fn chatwire_advance_watermark(
+        conversation: SqlUuid,
+        user: SqlUuid,
+        up_to: Nullable<BigInt>,
+        read: Bool,
+    ) -> Record<(Nullable<BigInt>, BigInt, Nullable<Timestamptz>)>;
 }
 
 /// Which watermark a receipt moves. Reading implies delivery, so `Read` lifts both.
@@ -26,7 +26,7 @@ pub enum Watermark {
 }
 
 /// Moves a member's watermark up to `up_to` (capped at the conversation's last seq), never down,
-/// and counts the messages from others it newly covers — all in one statement.
+/// and counts the messages from others it newly covers: one prepared statement.
 pub async fn advance(
     conn: &mut AsyncPgConnection,
     which: Watermark,
@@ -34,40 +34,11 @@ pub async fn advance(
     user: UserId,
     up_to: Option<i64>,
 ) -> Result<Option<WatermarkMove>, StoreError> {
-    let set = match which {
-        Watermark::Read => {
-            "last_read_seq = t.new_seq, read_at = now(), \
-             delivered_at = CASE WHEN m.last_delivered_seq < t.new_seq THEN now() ELSE m.delivered_at END, \
-             last_delivered_seq = GREATEST(m.last_delivered_seq, t.new_seq)"
-        }
-        Watermark::Delivered => "last_delivered_seq = t.new_seq, delivered_at = now()",
-    };
-    let column = match which {
-        Watermark::Read => "last_read_seq",
-        Watermark::Delivered => "last_delivered_seq",
-    };
-    let sql = format!(
-        "WITH t AS ( \
-           SELECT m.{column} AS old_seq, LEAST(COALESCE($3, c.last_seq), c.last_seq) AS new_seq \
-           FROM members m JOIN conversations c ON c.id = m.conversation_id \
-           WHERE m.conversation_id = $1 AND m.user_id = $2 FOR UPDATE OF m), \
-         u AS ( \
-           UPDATE members m SET {set} FROM t \
-           WHERE m.conversation_id = $1 AND m.user_id = $2 AND t.new_seq > t.old_seq \
-           RETURNING m.{column} AS seq, now() AS at) \
-         SELECT u.seq, u.at, (SELECT count(*) FROM messages x WHERE x.conversation_id = $1 \
-             AND x.seq > t.old_seq AND x.seq <= t.new_seq AND x.deleted_at IS NULL AND x.kind <> 'system' \
-             AND x.sender_id IS DISTINCT FROM $2) AS covered \
-         FROM u, t"
-    );
-    let row: Option<MoveRow> = diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(conversation.0)
-        .bind::<SqlUuid, _>(user.0)
-        .bind::<Nullable<BigInt>, _>(up_to)
-        .get_result(conn)
-        .await
-        .optional()?;
-    Ok(row.map(|r| WatermarkMove { seq: r.seq, covered: r.covered, at: r.at }))
+    let (seq, covered, at): (Option<i64>, i64, Option<DateTime<Utc>>) =
+        diesel::select(chatwire_advance_watermark(conversation.0, user.0, up_to, which == Watermark::Read))
+            .get_result(conn)
+            .await?;
+    Ok(seq.zip(at).map(|(seq, at)| WatermarkMove { seq, covered, at }))
 }
 
 #[derive(QueryableByName)]

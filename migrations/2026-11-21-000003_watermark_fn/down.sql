@@ -1,0 +1,1 @@
+DROP FUNCTION chatwire_advance_watermark(uuid, uuid, bigint, boolean);
