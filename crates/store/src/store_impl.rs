@@ -168,6 +168,6 @@ impl Store for PgStore {
         ok(receipts::advance(&mut *self.conn().await?, Watermark::Delivered, conversation, user, up_to).await)
     }
     async fn unread_total(&self, user: UserId) -> CoreResult<i64> {
-        ok(receipts::unread_total(&mut *self.conn().await?, user).await)
+        ok(messages::unread_total(&mut *self.conn().await?, user).await)
     }
 }

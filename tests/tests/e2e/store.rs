@@ -86,6 +86,8 @@ async fn idempotency_membership_and_watermarks() {
     // Unread, read watermark, counts of newly read.
     let views = store.list_conversations(b.id, ListFilter::Visible).await.expect("list");
     assert_eq!(views[0].unread_count, 2);
+    assert_eq!(store.unread_total(b.id).await.expect("total"), 2);
+    assert_eq!(store.unread_total(a.id).await.expect("total"), 0, "one's own messages are never unread");
     let moved = store.mark_read(conv.id, b.id, Some(1)).await.expect("read").expect("moved");
     assert_eq!((moved.seq, moved.covered), (1, 1));
     assert!(store.mark_read(conv.id, b.id, Some(1)).await.expect("read").is_none(), "never moves down or twice");
@@ -93,6 +95,7 @@ async fn idempotency_membership_and_watermarks() {
     assert_eq!(moved.seq, 2, "capped at the last seq");
     let views = store.list_conversations(b.id, ListFilter::Visible).await.expect("list");
     assert_eq!(views[0].unread_count, 0);
+    assert_eq!(store.unread_total(b.id).await.expect("total"), 0);
     let member = views[0].member(b.id).expect("member");
     assert_eq!(member.last_delivered_seq, 2, "read implies delivered");
 

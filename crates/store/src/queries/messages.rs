@@ -159,24 +159,37 @@ pub async fn last_messages(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result
     with_sender(rows)
 }
 
-/// Unread per conversation: others' live messages after the viewer's read watermark.
-pub async fn unread_counts(conn: &mut AsyncPgConnection, viewer: UserId, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
-    let rows: Vec<(Uuid, i64)> = messages::table
+/// Messages unread by `viewer`: others' live, non-system messages above their read watermark.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn unread_by(viewer: Uuid) -> _ {
+    messages::table
         .inner_join(
-            members::table.on(members::conversation_id
-                .eq(messages::conversation_id)
-                .and(members::user_id.eq(viewer.0))),
+            members::table.on(members::conversation_id.eq(messages::conversation_id).and(members::user_id.eq(viewer))),
         )
-        .filter(messages::conversation_id.eq_any(ids))
         .filter(messages::seq.gt(members::last_read_seq))
         .filter(messages::deleted_at.is_null())
-        .filter(messages::kind.ne(MessageKind::System.as_str()))
-        .filter(messages::sender_id.is_distinct_from(viewer.0))
+        .filter(messages::kind.ne("system"))
+        .filter(messages::sender_id.is_distinct_from(viewer))
+}
+
+/// Unread per conversation.
+pub async fn unread_counts(conn: &mut AsyncPgConnection, viewer: UserId, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = unread_by(viewer.0)
+        .filter(messages::conversation_id.eq_any(ids))
         .group_by(messages::conversation_id)
         .select((messages::conversation_id, diesel::dsl::count_star()))
         .load(conn)
         .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Unread across every conversation the user can see (message requests included).
+pub async fn unread_total(conn: &mut AsyncPgConnection, viewer: UserId) -> Result<i64, StoreError> {
+    Ok(unread_by(viewer.0)
+        .filter(members::state.eq_any([MemberState::Active.as_str(), MemberState::Pending.as_str()]))
+        .count()
+        .get_result(conn)
+        .await?)
 }
 
 pub async fn edit(conn: &mut AsyncPgConnection, id: MessageId, content: &str) -> Result<Message, StoreError> {

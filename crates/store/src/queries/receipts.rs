@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -39,23 +38,4 @@ pub async fn advance(
             .get_result(conn)
             .await?;
     Ok(seq.zip(at).map(|(seq, at)| WatermarkMove { seq, covered, at }))
-}
-
-#[derive(QueryableByName)]
-struct Total {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Unread messages across every conversation the user can see (message requests included).
-pub async fn unread_total(conn: &mut AsyncPgConnection, user: UserId) -> Result<i64, StoreError> {
-    let t: Total = diesel::sql_query(
-        "SELECT count(*) AS n FROM members me JOIN messages x ON x.conversation_id = me.conversation_id \
-         WHERE me.user_id = $1 AND me.state IN ('active', 'pending') AND x.seq > me.last_read_seq \
-           AND x.deleted_at IS NULL AND x.kind <> 'system' AND x.sender_id IS DISTINCT FROM $1",
-    )
-    .bind::<SqlUuid, _>(user.0)
-    .get_result(conn)
-    .await?;
-    Ok(t.n)
 }
