@@ -2,8 +2,10 @@
 mod auth;
 mod bad_input;
 mod embedded_pg;
+mod logs;
 mod message_changes;
 mod multi_node;
+mod native_api;
 mod openapi;
 mod redis_restart;
 mod resume;

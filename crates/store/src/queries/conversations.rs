@@ -160,7 +160,8 @@ pub async fn views(
     let member_rows: Vec<(MemberRow, UserRow)> = members::table
         .inner_join(users::table)
         .filter(members::conversation_id.eq_any(&ids))
-        .order((members::joined_at.asc(), members::user_id.asc()))
+        // Creator first among those who joined together (a group's founding members).
+        .order((members::joined_at.asc(), members::role.eq(Role::Owner.as_str()).desc(), members::user_id.asc()))
         .select((MemberRow::as_select(), UserRow::as_select()))
         .load(conn)
         .await?;
