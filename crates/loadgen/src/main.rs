@@ -32,6 +32,12 @@ struct Args {
     window: usize,
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Instead of sending: open this many idle sockets on `--recv-node` (one user each), hold
+    /// them `--hold` seconds, then close. For measuring memory per idle socket on the node.
+    #[arg(long)]
+    idle_sockets: Option<usize>,
+    #[arg(long, default_value_t = 10)]
+    hold: u64,
 }
 
 fn token(secret: &str, id: uuid::Uuid, name: &str) -> anyhow::Result<String> {
@@ -57,6 +63,9 @@ fn now_micros() -> u64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.idle_sockets {
+        return hold_idle(&args, n).await;
+    }
     let http = reqwest::Client::new();
     let mut pairs = Vec::new();
     for i in 0..args.pairs {
@@ -153,6 +162,26 @@ async fn main() -> anyhow::Result<()> {
     );
     if latencies.len() < total {
         bail!("lost {} messages", total - latencies.len());
+    }
+    Ok(())
+}
+
+/// Opens `n` sockets, each as its own user, waits for every `hello`, holds, closes.
+async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(n);
+    for i in 0..n {
+        let token = token(&args.secret, uuid::Uuid::new_v4(), &format!("lg_idle{i}"))?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, &token)).await?;
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"hello\"") => sockets.push(ws),
+            other => bail!("socket {i}: no hello ({other:?})"),
+        }
+    }
+    println!("opened {} idle sockets in {:.2}s; holding {}s", sockets.len(), started.elapsed().as_secs_f64(), args.hold);
+    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    for mut ws in sockets {
+        let _ = ws.close(None).await;
     }
     Ok(())
 }
