@@ -4,6 +4,7 @@
 //! see *before* the upgrade is answered, so it receives every event published after its
 //! handshake completes.
 mod native;
+mod socket;
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ async fn native_socket(req: HttpRequest, body: web::Payload, state: web::Data<Ap
     let (actor, sub, conversations) = open(&req, &state).await?;
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
     let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
-    actix_web::rt::spawn(native::run(state.into_inner(), actor, sub, conversations, session, stream));
+    actix_web::rt::spawn(socket::run(state.into_inner(), actor, sub, conversations, session, stream, native::Native));
     Ok(response)
 }
 
