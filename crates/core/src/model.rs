@@ -196,6 +196,15 @@ impl Message {
     }
 }
 
+/// Which fields a user search matches (case-insensitive substring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchScope {
+    /// Username, display name and email.
+    Everything,
+    /// Username only (the dotted document's rule).
+    Username,
+}
+
 /// What a sender asks for; the service validates it before anything is stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct NewMessage {

@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model::{
     Conversation, ConversationView, MemberState, Message, MessageKind, MessagePage, NewMessage, Profile,
-    ReactionChange, ReactionGroup, Role, Sent, User,
+    ReactionChange, ReactionGroup, Role, SearchScope, Sent, User,
 };
 
 /// A member's standing in one conversation: what authorization needs, in one cheap query.
@@ -48,8 +48,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user(&self, id: UserId) -> CoreResult<Option<User>>;
     async fn get_users(&self, ids: &[UserId]) -> CoreResult<Vec<User>>;
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>>;
-    /// Case-insensitive substring match on username, display name and email.
-    async fn search_users(&self, query: &str, exclude: UserId, limit: i64) -> CoreResult<Vec<User>>;
+    /// Case-insensitive substring match on the fields `scope` names.
+    async fn search_users(&self, query: &str, scope: SearchScope, exclude: UserId, limit: i64) -> CoreResult<Vec<User>>;
     async fn set_last_seen(&self, id: UserId, at: DateTime<Utc>) -> CoreResult<()>;
 
     /// Race-free: two callers for the same pair end with the same conversation. `true` if created.
@@ -61,6 +61,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> CoreResult<(Conversation, bool)>;
     async fn create_group(&self, creator: UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation>;
     async fn membership(&self, conversation: ConversationId, user: UserId) -> CoreResult<Option<Membership>>;
+    /// The DM between two users, if there is one.
+    async fn find_dm(&self, a: UserId, b: UserId) -> CoreResult<Option<ConversationId>>;
     async fn conversation_view(&self, conversation: ConversationId, viewer: UserId)
     -> CoreResult<Option<ConversationView>>;
     /// Newest activity first.

@@ -5,7 +5,7 @@ use diesel_async::pooled_connection::deadpool::Object;
 
 use chatwire_core::model::{
     Conversation, ConversationView, MemberState, Message, MessageKind, MessagePage, NewMessage, Profile,
-    ReactionChange, ReactionGroup, Role, Sent, User,
+    ReactionChange, ReactionGroup, Role, SearchScope, Sent, User,
 };
 use chatwire_core::ports::{ListFilter, Membership, Store, WatermarkMove};
 use chatwire_core::{ConversationId, CoreError, CoreResult, MessageId, UserId};
@@ -59,8 +59,8 @@ impl Store for PgStore {
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>> {
         ok(users::by_username(&mut *self.conn().await?, username).await)
     }
-    async fn search_users(&self, query: &str, exclude: UserId, limit: i64) -> CoreResult<Vec<User>> {
-        ok(users::search(&mut *self.conn().await?, query, exclude, limit).await)
+    async fn search_users(&self, query: &str, scope: SearchScope, exclude: UserId, limit: i64) -> CoreResult<Vec<User>> {
+        ok(users::search(&mut *self.conn().await?, query, scope, exclude, limit).await)
     }
     async fn set_last_seen(&self, id: UserId, at: DateTime<Utc>) -> CoreResult<()> {
         ok(users::set_last_seen(&mut *self.conn().await?, id, at).await)
@@ -76,6 +76,9 @@ impl Store for PgStore {
     }
     async fn create_group(&self, creator: UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation> {
         ok(conversations::create_group(&mut *self.conn().await?, creator, title, members).await)
+    }
+    async fn find_dm(&self, a: UserId, b: UserId) -> CoreResult<Option<ConversationId>> {
+        ok(conversations::find_dm(&mut *self.conn().await?, a, b).await)
     }
     async fn membership(&self, conversation: ConversationId, user: UserId) -> CoreResult<Option<Membership>> {
         ok(conversations::membership(&mut *self.conn().await?, conversation, user).await)

@@ -1,6 +1,7 @@
 //! chatwire end to end: every test starts real nodes on its own database and Redis prefix.
 mod auth;
 mod bad_input;
+mod dialects;
 mod embedded_pg;
 mod logs;
 mod message_changes;

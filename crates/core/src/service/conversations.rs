@@ -43,6 +43,13 @@ impl ChatService {
         self.conversation(actor, conversation.id).await
     }
 
+    /// The existing DM between the actor and `other` (never creates one).
+    pub async fn dm_with(&self, actor: &Actor, other: UserId) -> CoreResult<ConversationId> {
+        let id = self.store.find_dm(actor.id(), other).await?.ok_or(CoreError::NotFound("conversation"))?;
+        self.member_of(actor, id).await?;
+        Ok(id)
+    }
+
     pub async fn create_group(&self, actor: &Actor, title: &str, members: &[UserId]) -> CoreResult<ConversationView> {
         validate::title(&self.limits, title)?;
         let mut ids: Vec<UserId> = members.iter().copied().filter(|id| *id != actor.id()).collect();

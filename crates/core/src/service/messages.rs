@@ -65,6 +65,25 @@ impl ChatService {
         self.store.list_messages(conversation, page).await
     }
 
+    /// The newest `cap` messages of a conversation, oldest first (for APIs that return "all").
+    pub async fn history(&self, actor: &Actor, conversation: ConversationId, cap: i64) -> CoreResult<Vec<Message>> {
+        self.member_of(actor, conversation).await?;
+        let mut out: Vec<Message> = Vec::new();
+        let mut before = None;
+        while (out.len() as i64) < cap {
+            let limit = (cap - out.len() as i64).min(self.limits.max_page);
+            let page = self.store.list_messages(conversation, MessagePage { before, after: None, limit }).await?;
+            let Some(first) = page.first() else { break };
+            before = Some(first.seq);
+            let full = page.len() as i64 == limit;
+            out.splice(0..0, page);
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn message_count(&self, actor: &Actor, conversation: ConversationId) -> CoreResult<i64> {
         self.member_of(actor, conversation).await?;
         self.store.count_messages(conversation).await

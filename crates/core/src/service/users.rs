@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use super::{Actor, ChatService};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{ConversationId, UserId};
-use crate::model::{Profile, User};
+use crate::model::{Profile, SearchScope, User};
 
 impl ChatService {
     /// Creates or refreshes the user from their token's claims; returns who they are.
@@ -16,13 +16,14 @@ impl ChatService {
         self.store.get_user(id).await?.ok_or(CoreError::NotFound("user"))
     }
 
-    pub async fn search_users(&self, actor: &Actor, query: &str, limit: i64) -> CoreResult<Vec<User>> {
+    /// Other users matching `query`; an empty query matches nobody.
+    pub async fn search_users(&self, actor: &Actor, query: &str, scope: SearchScope, limit: i64) -> CoreResult<Vec<User>> {
         let query = query.trim();
         if query.is_empty() {
             return Ok(Vec::new());
         }
         let limit = limit.clamp(1, self.limits.max_page);
-        self.store.search_users(query, actor.id(), limit).await
+        self.store.search_users(query, scope, actor.id(), limit).await
     }
 
     /// Every conversation the actor may receive events from (active or pending).

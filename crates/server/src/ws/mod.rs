@@ -3,6 +3,7 @@
 //! A socket is subscribed to `user_<id>` and to `chat_<id>` of every conversation the user can
 //! see *before* the upgrade is answered, so it receives every event published after its
 //! handshake completes.
+mod dotted;
 mod native;
 mod socket;
 
@@ -14,19 +15,54 @@ use chatwire_core::{Channel, ConversationId};
 use chatwire_core::service::Actor;
 
 use crate::auth;
+use crate::config::WsChatDialect;
+use socket::Dialect;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/v1", web::get().to(native_socket)).route("/ws/v1/", web::get().to(native_socket));
+    cfg.route("/ws/v1", web::get().to(native_socket))
+        .route("/ws/v1/", web::get().to(native_socket))
+        .route("/ws/chat/", web::get().to(chat_socket))
+        .route("/ws/chat", web::get().to(chat_socket));
 }
 
 /// `GET /ws/v1?token=<jwt>`: the native socket. A bad token is refused with 401 before the upgrade.
 async fn native_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (actor, sub, conversations) = open(&req, &state).await?;
-    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
+    upgrade(&req, body, state, native::Native).await
+}
+
+/// `GET /ws/chat/?token=<jwt>[&dialect=dotted|spherespace]`: two documents claim this path;
+/// `?dialect=` picks per connection, `CHATWIRE_WS_CHAT_DIALECT` otherwise.
+async fn chat_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+    let dialect = match query.get("dialect").map(String::as_str) {
+        None => state.settings.ws_chat_dialect,
+        Some("dotted") => WsChatDialect::Dotted,
+        Some("spherespace") => WsChatDialect::Spherespace,
+        Some(other) => return Err(ApiError::bad_request("unknown_dialect", format!("no dialect `{other}` on /ws/chat/"))),
+    };
+    match dialect {
+        WsChatDialect::Dotted => upgrade(&req, body, state, dotted::Dotted).await,
+        WsChatDialect::Spherespace => {
+            Err(ApiError::bad_request("unsupported_dialect", "the spherespace socket is not served yet"))
+        }
+    }
+}
+
+/// Authenticates, subscribes, upgrades, and runs the socket loop with `dialect`.
+async fn upgrade<D: Dialect + 'static>(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    dialect: D,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, sub, conversations) = open(req, &state).await?;
+    let (response, session, stream) =
+        actix_ws::handle(req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
     let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
-    actix_web::rt::spawn(socket::run(state.into_inner(), actor, sub, conversations, session, stream, native::Native));
+    actix_web::rt::spawn(socket::run(state.into_inner(), actor, sub, conversations, session, stream, dialect));
     Ok(response)
 }
 

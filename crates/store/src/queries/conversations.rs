@@ -103,6 +103,17 @@ pub async fn create_group(
     row.try_into()
 }
 
+pub async fn find_dm(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> Result<Option<ConversationId>, StoreError> {
+    let (low, high) = if a.0 < b.0 { (a.0, b.0) } else { (b.0, a.0) };
+    let id: Option<Uuid> = conversations::table
+        .filter(conversations::dm_low.eq(low).and(conversations::dm_high.eq(high)))
+        .select(conversations::id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(id.map(ConversationId))
+}
+
 pub async fn membership(
     conn: &mut AsyncPgConnection,
     conversation: ConversationId,

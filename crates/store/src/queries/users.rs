@@ -5,7 +5,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use chatwire_core::UserId;
-use chatwire_core::model::{Profile, User};
+use chatwire_core::model::{Profile, SearchScope, User};
 
 use crate::error::StoreError;
 use crate::rows::UserRow;
@@ -64,17 +64,21 @@ pub async fn by_username(conn: &mut AsyncPgConnection, username: &str) -> Result
 pub async fn search(
     conn: &mut AsyncPgConnection,
     query: &str,
+    scope: SearchScope,
     exclude: UserId,
     limit: i64,
 ) -> Result<Vec<User>, StoreError> {
     let pattern = format!("%{}%", escape_like(query));
+    // With the username-only scope the other fields are compared against an impossible pattern,
+    // which keeps one prepared statement for both scopes.
+    let other = if scope == SearchScope::Everything { pattern.clone() } else { String::new() };
     let rows = users::table
         .filter(users::id.ne(exclude.0))
         .filter(
             users::username
                 .ilike(&pattern)
-                .or(users::display_name.ilike(&pattern))
-                .or(users::email.ilike(&pattern)),
+                .or(users::display_name.ilike(&other).and(users::display_name.ne("")))
+                .or(users::email.ilike(&other).and(users::email.ne(""))),
         )
         .order(users::username.asc())
         .limit(limit)

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, get, web};
 use chatwire_core::UserId;
-use chatwire_core::model::User;
+use chatwire_core::model::{SearchScope, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -35,7 +35,7 @@ pub async fn search(
     state: web::Data<AppState>,
     query: web::Query<SearchQuery>,
 ) -> ApiResult<HttpResponse> {
-    let results = state.service.search_users(&actor, &query.q, query.limit.unwrap_or(20)).await?;
+    let results = state.service.search_users(&actor, &query.q, SearchScope::Everything, query.limit.unwrap_or(20)).await?;
     Ok(HttpResponse::Ok().json(UserList { results }))
 }
 

@@ -1,0 +1,95 @@
+//! The `dotted` dialect on `/ws/chat/` (specs/002): every call is a `chat.*` frame on the socket.
+use chatwire_core::model::{NewMessage, SearchScope};
+use chatwire_core::ports::ListFilter;
+use chatwire_core::{CoreError, Event};
+use chatwire_protocol::DecodeError;
+use chatwire_protocol::dotted::{self, ClientFrame, MessageOut, ServerFrame, UserRef};
+
+use super::socket::{Dialect, SocketCore};
+
+/// `chat.get_messages` returns "full message history": at most this many newest messages.
+const HISTORY_CAP: i64 = 1000;
+/// `chat.search_user` results.
+const SEARCH_LIMIT: i64 = 20;
+
+pub(crate) struct Dotted;
+
+impl Dialect for Dotted {
+    type Frame = ClientFrame;
+
+    fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
+        dotted::decode(text)
+    }
+
+    fn describe(frame: &ClientFrame) -> (Option<String>, &'static str) {
+        (None, frame.type_name())
+    }
+
+    async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
+        let state = core.state.clone();
+        let svc = &state.service;
+        let actor = &core.actor;
+        let reply = match frame {
+            ClientFrame::Message { conversation_id, content } => {
+                let sent = svc.send_message(actor, conversation_id, NewMessage { content, ..NewMessage::default() }).await?;
+                // The document's "echo": the sender gets the broadcast frame once, now.
+                core.seen.first_time(sent.message.conversation_id, sent.message.seq);
+                ServerFrame::Message { message: MessageOut::from(&sent.message) }
+            }
+            ClientFrame::Typing { receiver_id, is_typing } => {
+                let conversation = svc.dm_with(actor, receiver_id).await?;
+                svc.typing(actor, conversation, is_typing).await?;
+                return Ok(None);
+            }
+            ClientFrame::Read { conversation_id } => {
+                svc.mark_read(actor, conversation_id, None).await?;
+                return Ok(None);
+            }
+            ClientFrame::SearchUser { keyword } => {
+                let users = svc.search_users(actor, &keyword, SearchScope::Username, SEARCH_LIMIT).await?;
+                ServerFrame::SearchResults { results: users.iter().map(UserRef::from).collect() }
+            }
+            ClientFrame::StartConversation { receiver_id } => ServerFrame::started(&svc.open_dm(actor, receiver_id, false).await?),
+            ClientFrame::GetConversations {} => {
+                ServerFrame::conversations(&svc.list_conversations(actor, ListFilter::Visible).await?)
+            }
+            ClientFrame::GetMessages { conversation_id } => {
+                let history = svc.history(actor, conversation_id, HISTORY_CAP).await?;
+                ServerFrame::Messages { messages: history.iter().map(MessageOut::from).collect() }
+            }
+        };
+        Ok(Some(dotted::encode(&reply)))
+    }
+
+    fn error(&self, _reference: Option<&str>, frame_type: Option<&str>, code: &str, message: &str) -> String {
+        dotted::encode(&ServerFrame::Error {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            request_type: frame_type.map(str::to_owned),
+        })
+    }
+
+    fn greeting(&self, _core: &SocketCore) -> Option<String> {
+        // The document's server says nothing until asked.
+        None
+    }
+
+    fn encode_event(&self, core: &SocketCore, event: &Event) -> Option<String> {
+        let frame = match event {
+            Event::MessageCreated { message } => ServerFrame::Message { message: MessageOut::from(message) },
+            Event::Typing { user, is_typing, .. } if user.id != core.actor.id() => {
+                ServerFrame::Typing { sender_id: user.id, is_typing: *is_typing }
+            }
+            Event::Read { conversation_id, user, .. } => {
+                ServerFrame::Read { conversation_id: *conversation_id, reader_id: user.id }
+            }
+            _ => return None,
+        };
+        Some(dotted::encode(&frame))
+    }
+
+    fn resync(&self) -> Option<String> {
+        // The document has no way to say "you may have missed messages"; clients refetch on reconnect.
+        None
+    }
+}
