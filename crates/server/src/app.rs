@@ -107,6 +107,7 @@ impl Application {
                 })
                 .configure(crate::health::routes)
                 .configure(crate::api::v1::routes)
+                .configure(crate::dialect::routes)
                 .configure(crate::ws::routes)
                 .default_service(web::to(|| async {
                     HttpResponse::NotFound().json(ErrorBody { code: "not_found", message: "no such route".into() })

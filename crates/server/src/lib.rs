@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dialect;
 pub mod embedded_pg;
 pub mod error;
 pub mod health;

@@ -69,12 +69,12 @@ impl Dialect for Dotted {
         })
     }
 
-    fn greeting(&self, _core: &SocketCore) -> Option<String> {
+    async fn greeting(&mut self, _core: &mut SocketCore) -> Option<String> {
         // The document's server says nothing until asked.
         None
     }
 
-    fn encode_event(&self, core: &SocketCore, event: &Event) -> Option<String> {
+    async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String> {
         let frame = match event {
             Event::MessageCreated { message } => ServerFrame::Message { message: MessageOut::from(message) },
             Event::Typing { user, is_typing, .. } if user.id != core.actor.id() => {

@@ -6,6 +6,7 @@
 mod dotted;
 mod native;
 mod socket;
+mod threads;
 
 use std::time::Duration;
 
@@ -24,12 +25,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/v1", web::get().to(native_socket))
         .route("/ws/v1/", web::get().to(native_socket))
         .route("/ws/chat/", web::get().to(chat_socket))
-        .route("/ws/chat", web::get().to(chat_socket));
+        .route("/ws/chat", web::get().to(chat_socket))
+        .route("/ws/chat/room/", web::get().to(threads_socket))
+        .route("/ws/chat/room", web::get().to(threads_socket));
 }
 
 /// `GET /ws/v1?token=<jwt>`: the native socket. A bad token is refused with 401 before the upgrade.
 async fn native_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     upgrade(&req, body, state, native::Native).await
+}
+
+/// `GET /ws/chat/room/?token=<jwt>`: the threads dialect's socket.
+async fn threads_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    upgrade(&req, body, state, threads::Threads::default()).await
 }
 
 /// `GET /ws/chat/?token=<jwt>[&dialect=dotted|spherespace]`: two documents claim this path;

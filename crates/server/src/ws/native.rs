@@ -66,7 +66,7 @@ impl Dialect for Native {
         })
     }
 
-    fn greeting(&self, core: &SocketCore) -> Option<String> {
+    async fn greeting(&mut self, core: &mut SocketCore) -> Option<String> {
         Some(native::encode(&SessionFrame::Hello {
             user: core.actor.user.clone(),
             node: core.state.node_id.clone(),
@@ -74,7 +74,7 @@ impl Dialect for Native {
         }))
     }
 
-    fn encode_event(&self, _core: &SocketCore, event: &Event) -> Option<String> {
+    async fn encode_event(&mut self, _core: &mut SocketCore, event: &Event) -> Option<String> {
         Some(native::encode_event(event))
     }
 

@@ -29,10 +29,11 @@ pub(crate) trait Dialect {
     async fn handle(&mut self, core: &mut SocketCore, frame: Self::Frame) -> Result<Option<String>, CoreError>;
     /// The dialect's error frame; the socket stays open after it.
     fn error(&self, reference: Option<&str>, frame_type: Option<&str>, code: &str, message: &str) -> String;
-    /// Written right after the upgrade.
-    fn greeting(&self, core: &SocketCore) -> Option<String>;
-    /// How this dialect shows an event; `None` for events it has no frame for.
-    fn encode_event(&self, core: &SocketCore, event: &Event) -> Option<String>;
+    /// Runs once after the upgrade (a dialect may load what it needs); returns a greeting frame.
+    async fn greeting(&mut self, core: &mut SocketCore) -> Option<String>;
+    /// How this dialect shows an event; `None` for events it has no frame for. May look up what
+    /// it lacks (once per conversation, not per message).
+    async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String>;
     /// What to tell the client after the node may have missed events.
     fn resync(&self) -> Option<String>;
 }
@@ -92,7 +93,7 @@ pub(crate) async fn run<D: Dialect>(
 
 impl SocketCore {
     async fn serve<D: Dialect>(&mut self, dialect: &mut D, mut stream: AggregatedMessageStream) -> Close {
-        if let Some(greeting) = dialect.greeting(self) {
+        if let Some(greeting) = dialect.greeting(self).await {
             if !self.send(greeting).await {
                 return Close::ClientGone;
             }
@@ -154,7 +155,7 @@ impl SocketCore {
         }
     }
 
-    async fn on_outbound<D: Dialect>(&mut self, dialect: &D, out: Outbound) -> bool {
+    async fn on_outbound<D: Dialect>(&mut self, dialect: &mut D, out: Outbound) -> bool {
         let event = match out {
             Outbound::Resync => {
                 return match dialect.resync() {
@@ -172,7 +173,7 @@ impl SocketCore {
                 return true;
             }
         }
-        match dialect.encode_event(self, &event) {
+        match dialect.encode_event(self, &event).await {
             Some(frame) => self.send(frame).await,
             None => true,
         }
