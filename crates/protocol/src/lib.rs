@@ -2,6 +2,7 @@
 //! server, the load generator and the tests.
 pub mod dotted;
 pub mod native;
+pub mod spherespace;
 pub mod threads;
 
 /// Why an incoming frame was refused; the socket answers with an error frame and stays open.

@@ -12,6 +12,10 @@ impl ChatService {
         Ok(Actor { user })
     }
 
+    pub async fn user_by_username(&self, username: &str) -> CoreResult<User> {
+        self.store.find_user_by_username(username.trim()).await?.ok_or(CoreError::NotFound("user"))
+    }
+
     pub async fn user(&self, id: UserId) -> CoreResult<User> {
         self.store.get_user(id).await?.ok_or(CoreError::NotFound("user"))
     }

@@ -6,6 +6,7 @@
 mod dotted;
 mod native;
 mod socket;
+mod spherespace;
 mod threads;
 
 use std::time::Duration;
@@ -53,9 +54,7 @@ async fn chat_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppS
     };
     match dialect {
         WsChatDialect::Dotted => upgrade(&req, body, state, dotted::Dotted).await,
-        WsChatDialect::Spherespace => {
-            Err(ApiError::bad_request("unsupported_dialect", "the spherespace socket is not served yet"))
-        }
+        WsChatDialect::Spherespace => upgrade(&req, body, state, spherespace::Spherespace).await,
     }
 }
 

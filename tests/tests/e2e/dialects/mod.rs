@@ -1,5 +1,6 @@
 //! The document dialects, each walked end to end with users on different nodes.
 pub mod dotted;
+pub mod spherespace;
 pub mod threads;
 
 use serde_json::Value;

@@ -1,0 +1,212 @@
+//! `spherespace` REST (specs/000) under `/api/`: conversations, messages, message requests,
+//! unsend, unread count. Errors in Django REST framework's `{"detail": "..."}` shape.
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chatwire_core::model::NewMessage;
+use chatwire_core::ports::ListFilter;
+use chatwire_core::service::{Actor, RequestAction};
+use chatwire_core::{ConversationId, CoreError, MessageId};
+use chatwire_protocol::spherespace::{MessageOut, conversation};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::auth::{self, AuthError};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const HISTORY_CAP: i64 = 1000;
+/// The largest request body read from a form or JSON post.
+const BODY_LIMIT: usize = 256 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/conversations/", web::get().to(list))
+        .route("/api/conversations/", web::post().to(start))
+        .route("/api/conversations/{id}/messages/", web::get().to(messages))
+        .route("/api/conversations/{id}/messages/", web::post().to(send))
+        .route("/api/conversations/{id}/action/", web::post().to(conversation_action))
+        .route("/api/messages/{id}/action/", web::post().to(message_action))
+        .route("/api/message-requests/", web::get().to(requests))
+        .route("/api/unread-count/", web::get().to(unread_count));
+}
+
+/// A refusal in Django REST framework's shape: `{"detail": "..."}` with its status.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    detail: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(json!({ "detail": self.detail }))
+    }
+}
+
+/// Every failure with the status it maps to and DRF's words where clients expect them.
+fn detail(err: &ApiError) -> Refusal {
+    let detail = match err {
+        ApiError::Auth(AuthError::Missing) => "Authentication credentials were not provided.".to_owned(),
+        ApiError::Auth(_) => "Given token not valid for any token type".to_owned(),
+        ApiError::Core(CoreError::NotFound(_)) => "Not found.".to_owned(),
+        other => other.body().message,
+    };
+    Refusal { status: err.status_code(), detail }
+}
+
+fn bad_request(message: impl Into<String>) -> Refusal {
+    Refusal { status: StatusCode::BAD_REQUEST, detail: message.into() }
+}
+
+fn too_large() -> Refusal {
+    Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, detail: "Request body too large.".into() }
+}
+
+type Answer = Result<HttpResponse, Refusal>;
+
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
+    auth::authenticate(state, auth::bearer(req)).await.map_err(|e| detail(&e))
+}
+
+fn core<T>(r: Result<T, CoreError>) -> Result<T, Refusal> {
+    r.map_err(|e| detail(&e.into()))
+}
+
+fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, Refusal> {
+    // A malformed id names nothing: the same 404 as a missing one.
+    raw.parse().map_err(|_| detail(&CoreError::NotFound("conversation").into()))
+}
+
+/// Reads a body sent as JSON, as a urlencoded form, or as multipart form data (what a browser's
+/// `FormData` sends): whichever the content type says.
+async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if content_type.starts_with("multipart/form-data") {
+        let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+        let mut fields = serde_json::Map::new();
+        let mut size = 0usize;
+        while let Some(field) = form.next().await {
+            let mut field = field.map_err(|e| bad_request(e.to_string()))?;
+            let name = field.name().unwrap_or_default().to_owned();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| bad_request(e.to_string()))?;
+                size += chunk.len();
+                if size > BODY_LIMIT {
+                    return Err(too_large());
+                }
+                value.extend_from_slice(&chunk);
+            }
+            fields.insert(name, String::from_utf8_lossy(&value).into_owned().into());
+        }
+        return serde_json::from_value(fields.into()).map_err(|e| bad_request(e.to_string()));
+    }
+    let bytes = payload.to_bytes_limited(BODY_LIMIT).await.map_err(|_| too_large())?;
+    let bytes = bytes.map_err(|e| bad_request(e.to_string()))?;
+    if content_type.starts_with("application/json") {
+        serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("JSON parse error - {e}")))
+    } else {
+        serde_urlencoded::from_bytes(&bytes).map_err(|e| bad_request(e.to_string()))
+    }
+}
+
+/// `GET /api/conversations/`: the caller's conversations (message requests are listed apart).
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let views = core(state.service.list_conversations(&actor, ListFilter::Active).await)?;
+    Ok(HttpResponse::Ok().json(views.iter().map(|v| conversation(v, actor.id())).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+struct Start {
+    username: String,
+}
+
+/// `POST /api/conversations/` `{"username"}`: gets or starts the DM; a new one is a message
+/// request until the other user accepts it.
+async fn start(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let Start { username } = body(&req, payload).await?;
+    let svc = &state.service;
+    let other = core(svc.user_by_username(&username).await)?;
+    let view = core(svc.open_dm(&actor, other.id, true).await)?;
+    Ok(HttpResponse::Created().json(conversation(&view, actor.id())))
+}
+
+/// `GET /api/conversations/<id>/messages/`: the newest 1,000 messages, oldest first.
+async fn messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let id: ConversationId = path_id(&id)?;
+    let history = core(state.service.history(&actor, id, HISTORY_CAP).await)?;
+    Ok(HttpResponse::Ok().json(history.iter().map(MessageOut::from).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+struct Content {
+    content: String,
+}
+
+/// `POST /api/conversations/<id>/messages/` with `content` as form data or JSON.
+async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let id: ConversationId = path_id(&id)?;
+    let Content { content } = body(&req, payload).await?;
+    let sent = core(state.service.send_message(&actor, id, NewMessage { content, ..NewMessage::default() }).await)?;
+    Ok(HttpResponse::Created().json(MessageOut::from(&sent.message)))
+}
+
+#[derive(Deserialize)]
+struct Action {
+    action: String,
+}
+
+/// `POST /api/conversations/<id>/action/` `{"action": "accept" | "decline" | "delete"}`.
+async fn conversation_action(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let id: ConversationId = path_id(&id)?;
+    let Action { action } = body(&req, payload).await?;
+    let svc = &state.service;
+    let status = match action.as_str() {
+        "accept" => core(svc.answer_request(&actor, id, RequestAction::Accept).await).map(|_| "accepted")?,
+        "decline" => core(svc.answer_request(&actor, id, RequestAction::Decline).await).map(|_| "declined")?,
+        "delete" => core(svc.delete_conversation(&actor, id).await).map(|_| "deleted")?,
+        _ => return Err(bad_request("action must be one of: accept, decline, delete.")),
+    };
+    Ok(HttpResponse::Ok().json(json!({ "status": status })))
+}
+
+/// `POST /api/messages/<id>/action/` `{"action": "unsend"}`: unsends one's own message.
+async fn message_action(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let id: i64 = path_id(&id)?;
+    let Action { action } = body(&req, payload).await?;
+    if action != "unsend" {
+        return Err(bad_request("action must be: unsend."));
+    }
+    let message = core(state.service.delete_message(&actor, MessageId(id)).await)?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "unsent", "message": MessageOut::from(&message) })))
+}
+
+/// `GET /api/message-requests/`: DMs waiting for the caller to accept or decline.
+async fn requests(req: HttpRequest, state: web::Data<AppState>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let views = core(state.service.list_conversations(&actor, ListFilter::Pending).await)?;
+    Ok(HttpResponse::Ok().json(views.iter().map(|v| conversation(v, actor.id())).collect::<Vec<_>>()))
+}
+
+/// `GET /api/unread-count/`: unread messages across conversations and requests.
+async fn unread_count(req: HttpRequest, state: web::Data<AppState>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let n = core(state.service.unread_total(&actor).await)?;
+    Ok(HttpResponse::Ok().json(json!({ "unread_count": n })))
+}
