@@ -6,7 +6,8 @@ use super::{Actor, ChatService};
 use crate::error::{CoreError, CoreResult};
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId};
-use crate::model::{Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent};
+use crate::model::{MemberState, Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent};
+use crate::service::RequestAction;
 use crate::validate;
 
 /// "I have seen conversation C up to seq N": what a reconnecting client sends to resume.
@@ -15,6 +16,13 @@ use crate::validate;
 pub struct SyncCursor {
     pub conversation_id: ConversationId,
     pub seq: i64,
+}
+
+/// Whether sending in a message request waiting for the sender accepts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Requests {
+    MustAccept,
+    ReplyAccepts,
 }
 
 /// One conversation's part of a resume: what the client missed, in seq order.
@@ -31,15 +39,29 @@ pub struct SyncBatch {
 impl ChatService {
     /// Sends a message; a retry with the same client key returns the original and publishes nothing.
     pub async fn send_message(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage) -> CoreResult<Sent> {
+        self.send(actor, conversation, msg, Requests::MustAccept).await
+    }
+
+    /// For dialects that have no message requests: their users see a request as an ordinary
+    /// conversation, so replying to it accepts it.
+    pub async fn send_message_accepting(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage) -> CoreResult<Sent> {
+        self.send(actor, conversation, msg, Requests::ReplyAccepts).await
+    }
+
+    async fn send(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage, requests: Requests) -> CoreResult<Sent> {
         validate::new_message(&self.limits, &msg)?;
-        let sent = match self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await? {
-            Some(sent) => sent,
-            None => {
-                // Tell a pending member (unanswered request) apart from a stranger without leaking existence.
+        let mut sent = self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await?;
+        if sent.is_none() {
+            // Tell a pending member (unanswered request) apart from a stranger without leaking existence.
+            let membership = self.member_of(actor, conversation).await?;
+            if membership.state != MemberState::Pending || requests == Requests::MustAccept {
                 self.active_member_of(actor, conversation).await?;
                 return Err(CoreError::NotFound("conversation"));
             }
-        };
+            self.answer_request(actor, conversation, RequestAction::Accept).await?;
+            sent = self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await?;
+        }
+        let Some(sent) = sent else { return Err(CoreError::NotFound("conversation")) };
         if sent.created {
             self.publish(Event::MessageCreated { message: sent.message.clone() }).await;
         }

@@ -31,7 +31,7 @@ impl Dialect for Dotted {
         let actor = &core.actor;
         let reply = match frame {
             ClientFrame::Message { conversation_id, content } => {
-                let sent = svc.send_message(actor, conversation_id, NewMessage { content, ..NewMessage::default() }).await?;
+                let sent = svc.send_message_accepting(actor, conversation_id, NewMessage { content, ..NewMessage::default() }).await?;
                 // The document's "echo": the sender gets the broadcast frame once, now.
                 core.seen.first_time(sent.message.conversation_id, sent.message.seq);
                 ServerFrame::Message { message: MessageOut::from(&sent.message) }

@@ -50,7 +50,7 @@ impl Dialect for Threads {
         let view = svc.open_dm(&core.actor, receiver_id, false).await?;
         let conversation = view.conversation.id;
         self.peers.insert(conversation, Some(receiver_id));
-        let sent = svc.send_message(&core.actor, conversation, NewMessage { content: message_body, ..NewMessage::default() }).await?;
+        let sent = svc.send_message_accepting(&core.actor, conversation, NewMessage { content: message_body, ..NewMessage::default() }).await?;
         core.seen.first_time(conversation, sent.message.seq);
         Ok(Some(threads::encode(&ServerFrame::Conf {
             sender_id: core.actor.id(),

@@ -1,4 +1,5 @@
 //! The document dialects, each walked end to end with users on different nodes.
+pub mod cross;
 pub mod dotted;
 pub mod spherespace;
 pub mod threads;
