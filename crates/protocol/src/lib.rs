@@ -1,5 +1,6 @@
 //! Wire formats, free of IO: each dialect's frames with pure `decode` and `encode`, shared by the
 //! server, the load generator and the tests.
+pub mod django_messaging;
 pub mod dotted;
 pub mod native;
 pub mod spherespace;

@@ -7,18 +7,16 @@ use chatwire_core::ports::ListFilter;
 use chatwire_core::service::{Actor, RequestAction};
 use chatwire_core::{ConversationId, CoreError, MessageId};
 use chatwire_protocol::spherespace::{MessageOut, conversation};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::body::BodyError;
 use crate::auth::{self, AuthError};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const HISTORY_CAP: i64 = 1000;
-/// The largest request body read from a form or JSON post.
-const BODY_LIMIT: usize = 256 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/conversations/", web::get().to(list))
@@ -87,37 +85,12 @@ fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, Refusal> {
     raw.parse().map_err(|_| detail(&CoreError::NotFound("conversation").into()))
 }
 
-/// Reads a body sent as JSON, as a urlencoded form, or as multipart form data (what a browser's
-/// `FormData` sends): whichever the content type says.
+/// The body as JSON, a urlencoded form or multipart `FormData` (see `dialect::body`).
 async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    if content_type.starts_with("multipart/form-data") {
-        let mut form = actix_multipart::Multipart::new(req.headers(), payload);
-        let mut fields = serde_json::Map::new();
-        let mut size = 0usize;
-        while let Some(field) = form.next().await {
-            let mut field = field.map_err(|e| bad_request(e.to_string()))?;
-            let name = field.name().unwrap_or_default().to_owned();
-            let mut value = Vec::new();
-            while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| bad_request(e.to_string()))?;
-                size += chunk.len();
-                if size > BODY_LIMIT {
-                    return Err(too_large());
-                }
-                value.extend_from_slice(&chunk);
-            }
-            fields.insert(name, String::from_utf8_lossy(&value).into_owned().into());
-        }
-        return serde_json::from_value(fields.into()).map_err(|e| bad_request(e.to_string()));
-    }
-    let bytes = payload.to_bytes_limited(BODY_LIMIT).await.map_err(|_| too_large())?;
-    let bytes = bytes.map_err(|e| bad_request(e.to_string()))?;
-    if content_type.starts_with("application/json") {
-        serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("JSON parse error - {e}")))
-    } else {
-        serde_urlencoded::from_bytes(&bytes).map_err(|e| bad_request(e.to_string()))
-    }
+    super::body::read(req, payload).await.map_err(|e| match e {
+        BodyError::TooLarge => too_large(),
+        BodyError::Invalid(message) => bad_request(message),
+    })
 }
 
 /// `GET /api/conversations/`: the caller's conversations (message requests are listed apart).

@@ -3,6 +3,7 @@
 //! A socket is subscribed to `user_<id>` and to `chat_<id>` of every conversation the user can
 //! see *before* the upgrade is answered, so it receives every event published after its
 //! handshake completes.
+mod django_messaging;
 mod dotted;
 mod native;
 mod socket;
@@ -27,6 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ws/v1/", web::get().to(native_socket))
         .route("/ws/chat/", web::get().to(chat_socket))
         .route("/ws/chat", web::get().to(chat_socket))
+        .route("/messages/ws/", web::get().to(django_messaging_socket))
+        .route("/messages/ws", web::get().to(django_messaging_socket))
         .route("/ws/chat/room/", web::get().to(threads_socket))
         .route("/ws/chat/room", web::get().to(threads_socket));
 }
@@ -34,6 +37,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `GET /ws/v1?token=<jwt>`: the native socket. A bad token is refused with 401 before the upgrade.
 async fn native_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     upgrade(&req, body, state, native::Native).await
+}
+
+/// `GET /messages/ws/?token=<jwt>`: the django_messaging dialect's event socket.
+async fn django_messaging_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    upgrade(&req, body, state, django_messaging::DjangoMessaging).await
 }
 
 /// `GET /ws/chat/room/?token=<jwt>`: the threads dialect's socket.
