@@ -88,6 +88,11 @@ pub enum Event {
     ConversationDeleted {
         conversation_id: ConversationId,
     },
+    /// A member asked every connected client of the conversation to report it is alive.
+    HealthCheck {
+        conversation_id: ConversationId,
+        requested_by: UserId,
+    },
 }
 
 impl Event {
@@ -105,7 +110,8 @@ impl Event {
             | Event::MemberAdded { conversation_id, .. }
             | Event::MemberRemoved { conversation_id, .. }
             | Event::MemberStateChanged { conversation_id, .. }
-            | Event::ConversationDeleted { conversation_id } => Channel::Conversation(*conversation_id),
+            | Event::ConversationDeleted { conversation_id }
+            | Event::HealthCheck { conversation_id, .. } => Channel::Conversation(*conversation_id),
             Event::ConversationUpdated { conversation } => Channel::Conversation(conversation.id),
             Event::ConversationJoined { user_id, .. } | Event::ConversationLeft { user_id, .. } => {
                 Channel::User(*user_id)

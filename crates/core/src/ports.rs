@@ -116,6 +116,8 @@ pub trait Store: Send + Sync + 'static {
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>>;
     async fn unread_total(&self, user: UserId) -> CoreResult<i64>;
+    /// Messages created since `since` in `conversations`.
+    async fn count_messages_since(&self, conversations: &[ConversationId], since: DateTime<Utc>) -> CoreResult<i64>;
 }
 
 /// Publishes an event on its channel to every node. Delivery is at-most-once; Postgres is the truth.

@@ -3,6 +3,7 @@
 pub mod django_messaging;
 pub mod dotted;
 pub mod native;
+pub mod rooms;
 pub mod spherespace;
 pub mod threads;
 

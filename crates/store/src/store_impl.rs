@@ -170,6 +170,9 @@ impl Store for PgStore {
     ) -> CoreResult<Option<WatermarkMove>> {
         ok(receipts::advance(&mut *self.conn().await?, Watermark::Delivered, conversation, user, up_to).await)
     }
+    async fn count_messages_since(&self, conversations: &[ConversationId], since: DateTime<Utc>) -> CoreResult<i64> {
+        ok(messages::count_since(&mut *self.conn().await?, conversations, since).await)
+    }
     async fn unread_total(&self, user: UserId) -> CoreResult<i64> {
         ok(messages::unread_total(&mut *self.conn().await?, user).await)
     }

@@ -65,4 +65,23 @@ impl ChatService {
         }
         self.store.get_users(&ids).await
     }
+
+    /// Asks every connected client of the conversation to report it is alive.
+    pub async fn health_check(&self, actor: &Actor, conversation: ConversationId) -> CoreResult<()> {
+        self.member_of(actor, conversation).await?;
+        self.publish(Event::HealthCheck { conversation_id: conversation, requested_by: actor.id() }).await;
+        Ok(())
+    }
+
+    /// Messages created since `since` across the given conversations of the actor.
+    pub async fn messages_since(
+        &self,
+        actor: &Actor,
+        conversations: &[ConversationId],
+        since: chrono::DateTime<Utc>,
+    ) -> CoreResult<i64> {
+        let mine: Vec<ConversationId> = self.store.conversation_ids_of(actor.id()).await?;
+        let allowed: Vec<ConversationId> = conversations.iter().copied().filter(|c| mine.contains(c)).collect();
+        self.store.count_messages_since(&allowed, since).await
+    }
 }

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::body::{self, BodyError};
+use super::drf::Refusal;
 use crate::auth::{self, AuthError};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,28 +42,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/messages/{id}/reactions/", web::post().to(react))
             .route("/users/search/", web::get().to(search_users)),
     );
-}
-
-/// A failure in one of the document's error shapes.
-#[derive(Debug)]
-struct Refusal {
-    status: StatusCode,
-    body: serde_json::Value,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, self.body)
-    }
-}
-
-impl ResponseError for Refusal {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(&self.body)
-    }
 }
 
 /// 400 `{"error": "Invalid request", "details": {"<field>": ["<message>"]}}`.

@@ -1,6 +1,7 @@
 //! The REST routes of the document dialects. Each renders the core's results in its document's
 //! shapes and holds no rule of its own; their sockets live in `ws/`.
 mod body;
+mod drf;
 pub mod django_messaging;
 pub mod spherespace;
 pub mod threads;

@@ -1,7 +1,6 @@
 //! `spherespace` REST (specs/000) under `/api/`: conversations, messages, message requests,
 //! unsend, unread count. Errors in Django REST framework's `{"detail": "..."}` shape.
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chatwire_core::model::NewMessage;
 use chatwire_core::ports::ListFilter;
 use chatwire_core::service::{Actor, RequestAction};
@@ -11,9 +10,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::body::BodyError;
-use crate::auth::{self, AuthError};
-use crate::error::ApiError;
+use super::drf::{self, Refusal, bad_request, detail};
+use crate::auth;
 use crate::state::AppState;
 
 const HISTORY_CAP: i64 = 1000;
@@ -29,47 +27,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/unread-count/", web::get().to(unread_count));
 }
 
-/// A refusal in Django REST framework's shape: `{"detail": "..."}` with its status.
-#[derive(Debug)]
-struct Refusal {
-    status: StatusCode,
-    detail: String,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.detail)
-    }
-}
-
-impl ResponseError for Refusal {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({ "detail": self.detail }))
-    }
-}
-
-/// Every failure with the status it maps to and DRF's words where clients expect them.
-fn detail(err: &ApiError) -> Refusal {
-    let detail = match err {
-        ApiError::Auth(AuthError::Missing) => "Authentication credentials were not provided.".to_owned(),
-        ApiError::Auth(_) => "Given token not valid for any token type".to_owned(),
-        ApiError::Core(CoreError::NotFound(_)) => "Not found.".to_owned(),
-        other => other.body().message,
-    };
-    Refusal { status: err.status_code(), detail }
-}
-
-fn bad_request(message: impl Into<String>) -> Refusal {
-    Refusal { status: StatusCode::BAD_REQUEST, detail: message.into() }
-}
-
-fn too_large() -> Refusal {
-    Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, detail: "Request body too large.".into() }
-}
-
 type Answer = Result<HttpResponse, Refusal>;
 
 async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
@@ -77,20 +34,17 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
 }
 
 fn core<T>(r: Result<T, CoreError>) -> Result<T, Refusal> {
-    r.map_err(|e| detail(&e.into()))
+    r.map_err(drf::core)
 }
 
 fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, Refusal> {
     // A malformed id names nothing: the same 404 as a missing one.
-    raw.parse().map_err(|_| detail(&CoreError::NotFound("conversation").into()))
+    raw.parse().map_err(|_| drf::not_found())
 }
 
 /// The body as JSON, a urlencoded form or multipart `FormData` (see `dialect::body`).
 async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
-    super::body::read(req, payload).await.map_err(|e| match e {
-        BodyError::TooLarge => too_large(),
-        BodyError::Invalid(message) => bad_request(message),
-    })
+    super::body::read(req, payload).await.map_err(drf::body_error)
 }
 
 /// `GET /api/conversations/`: the caller's conversations (message requests are listed apart).

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use chatwire_bus::{Outbound, Subscription};
 use chatwire_core::model::MemberState;
@@ -36,6 +38,16 @@ pub(crate) trait Dialect {
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String>;
     /// What to tell the client after the node may have missed events.
     fn resync(&self) -> Option<String>;
+    /// A frame of the dialect's own heartbeat, sent every heartbeat interval (besides the
+    /// protocol-level ping every socket gets).
+    fn heartbeat(&mut self, _core: &SocketCore) -> Option<String> {
+        None
+    }
+    /// The last frame before the server closes the socket for `reason` (`ping_timeout`,
+    /// `connection_timeout`, `server_shutdown`, `slow_consumer`).
+    fn farewell(&self, _reason: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Why a socket ends; each becomes a close frame the client can act on.
@@ -44,6 +56,8 @@ enum Close {
     Normal(Option<CloseReason>),
     Slow,
     Timeout,
+    /// The socket reached its maximum lifetime (`CHATWIRE_CONNECTION_TIMEOUT`).
+    Expired,
     Draining,
 }
 
@@ -58,6 +72,9 @@ pub(crate) struct SocketCore {
     /// Conversations the user left while this socket was open: their queued events are dropped.
     left: HashSet<ConversationId>,
     last_heard: Instant,
+    pub connected_at: Instant,
+    /// When the client last sent anything (for status reports).
+    pub last_activity: DateTime<Utc>,
 }
 
 pub(crate) async fn run<D: Dialect>(
@@ -70,7 +87,17 @@ pub(crate) async fn run<D: Dialect>(
     mut dialect: D,
 ) {
     let mut core =
-        SocketCore { state, actor, sub, session, seen: SeenSeqs::default(), left: HashSet::new(), last_heard: Instant::now() };
+        SocketCore {
+            state,
+            actor,
+            sub,
+            session,
+            seen: SeenSeqs::default(),
+            left: HashSet::new(),
+            last_heard: Instant::now(),
+            connected_at: Instant::now(),
+            last_activity: Utc::now(),
+        };
     if let Err(err) = core.state.service.connected(&core.actor, &conversations).await {
         tracing::warn!(%err, "presence update failed");
     }
@@ -81,13 +108,21 @@ pub(crate) async fn run<D: Dialect>(
     if let Err(err) = core.state.service.disconnected(&core.actor).await {
         tracing::warn!(%err, "presence update failed");
     }
-    let reason = match close {
+    let (reason, why) = match close {
         Close::ClientGone => return,
-        Close::Normal(reason) => reason,
-        Close::Slow => Some(CloseReason { code: CloseCode::Again, description: Some("slow_consumer".into()) }),
-        Close::Timeout => Some(CloseReason { code: CloseCode::Away, description: Some("timeout".into()) }),
-        Close::Draining => Some(CloseReason { code: CloseCode::Restart, description: Some("reconnect".into()) }),
+        Close::Normal(reason) => (reason, None),
+        Close::Slow => (Some(CloseReason { code: CloseCode::Again, description: Some("slow_consumer".into()) }), Some("slow_consumer")),
+        Close::Timeout => (Some(CloseReason { code: CloseCode::Away, description: Some("timeout".into()) }), Some("ping_timeout")),
+        Close::Expired => (
+            Some(CloseReason { code: CloseCode::Away, description: Some("connection_timeout".into()) }),
+            Some("connection_timeout"),
+        ),
+        Close::Draining => (Some(CloseReason { code: CloseCode::Restart, description: Some("reconnect".into()) }), Some("server_shutdown")),
     };
+    if let Some(frame) = why.and_then(|why| dialect.farewell(why)) {
+        // A slow client may not take it; the close frame follows either way.
+        let _ = tokio::time::timeout(Duration::from_secs(1), core.session.text(frame)).await;
+    }
     let _ = core.session.close(reason).await;
 }
 
@@ -104,10 +139,12 @@ impl SocketCore {
         heartbeat.tick().await;
         let slow = self.sub.slow.clone();
         let mut shutdown = self.state.shutdown.subscribe();
+        let lifetime = Some(self.state.settings.connection_timeout_secs).filter(|s| *s > 0).map(Duration::from_secs);
         loop {
             tokio::select! {
                 msg = stream.recv() => {
                     self.last_heard = Instant::now();
+                    self.last_activity = Utc::now();
                     match msg {
                         None => return Close::ClientGone,
                         Some(Ok(AggregatedMessage::Text(text))) => {
@@ -139,7 +176,13 @@ impl SocketCore {
                     if self.last_heard.elapsed() > patience {
                         return Close::Timeout;
                     }
+                    if lifetime.is_some_and(|max| self.connected_at.elapsed() > max) {
+                        return Close::Expired;
+                    }
                     if self.session.ping(b"").await.is_err() { return Close::ClientGone; }
+                    if let Some(frame) = dialect.heartbeat(self) {
+                        if !self.send(frame).await { return Close::ClientGone; }
+                    }
                 }
             }
         }

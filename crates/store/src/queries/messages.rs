@@ -139,6 +139,20 @@ pub async fn list(conn: &mut AsyncPgConnection, conversation: ConversationId, pa
     Ok(list)
 }
 
+pub async fn count_since(
+    conn: &mut AsyncPgConnection,
+    conversations: &[ConversationId],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, StoreError> {
+    let ids: Vec<Uuid> = conversations.iter().map(|c| c.0).collect();
+    Ok(messages::table
+        .filter(messages::conversation_id.eq_any(ids))
+        .filter(messages::created_at.ge(since))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
 pub async fn count(conn: &mut AsyncPgConnection, conversation: ConversationId) -> Result<i64, StoreError> {
     Ok(messages::table.filter(messages::conversation_id.eq(conversation.0)).count().get_result(conn).await?)
 }

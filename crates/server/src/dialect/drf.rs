@@ -1,0 +1,66 @@
+//! Errors as Django REST framework renders them, for the dialects whose clients expect that.
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use chatwire_core::CoreError;
+use serde_json::{Value, json};
+
+use super::body::BodyError;
+use crate::auth::AuthError;
+use crate::error::ApiError;
+
+/// A refusal: a status and a JSON body in the dialect's shape.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(&self.body)
+    }
+}
+
+pub fn refuse(status: StatusCode, detail: impl Into<String>) -> Refusal {
+    Refusal { status, body: json!({ "detail": detail.into() }) }
+}
+
+/// `{"detail": "..."}` with the status the error maps to, in DRF's and SimpleJWT's words where
+/// clients expect them.
+pub fn detail(err: &ApiError) -> Refusal {
+    let text = match err {
+        ApiError::Auth(AuthError::Missing) => "Authentication credentials were not provided.".to_owned(),
+        ApiError::Auth(_) => "Given token not valid for any token type".to_owned(),
+        ApiError::Core(CoreError::NotFound(_)) => "Not found.".to_owned(),
+        other => other.body().message,
+    };
+    refuse(err.status_code(), text)
+}
+
+pub fn core(err: CoreError) -> Refusal {
+    detail(&err.into())
+}
+
+pub fn not_found() -> Refusal {
+    core(CoreError::NotFound("record"))
+}
+
+pub fn bad_request(message: impl Into<String>) -> Refusal {
+    refuse(StatusCode::BAD_REQUEST, message)
+}
+
+pub fn body_error(e: BodyError) -> Refusal {
+    match e {
+        BodyError::TooLarge => refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large."),
+        BodyError::Invalid(message) => bad_request(message),
+    }
+}
