@@ -3,11 +3,13 @@
 mod body;
 mod drf;
 pub mod django_messaging;
+pub mod rooms;
 pub mod spherespace;
 pub mod threads;
 
 use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(threads::routes).configure(spherespace::routes).configure(django_messaging::routes);
+    cfg.configure(threads::routes).configure(spherespace::routes).configure(django_messaging::routes)
+        .configure(rooms::routes);
 }

@@ -6,6 +6,7 @@
 mod django_messaging;
 mod dotted;
 mod native;
+mod rooms;
 mod socket;
 mod spherespace;
 mod threads;
@@ -31,7 +32,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/messages/ws/", web::get().to(django_messaging_socket))
         .route("/messages/ws", web::get().to(django_messaging_socket))
         .route("/ws/chat/room/", web::get().to(threads_socket))
-        .route("/ws/chat/room", web::get().to(threads_socket));
+        .route("/ws/chat/room", web::get().to(threads_socket))
+        .route("/ws/chat/{room_id}/", web::get().to(rooms_socket))
+        .route("/ws/chat/{room_id}", web::get().to(rooms_socket));
 }
 
 /// `GET /ws/v1?token=<jwt>`: the native socket. A bad token is refused with 401 before the upgrade.
@@ -47,6 +50,20 @@ async fn django_messaging_socket(req: HttpRequest, body: web::Payload, state: we
 /// `GET /ws/chat/room/?token=<jwt>`: the threads dialect's socket.
 async fn threads_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     upgrade(&req, body, state, threads::Threads::default()).await
+}
+
+/// `GET /ws/chat/{room_id}/?token=<jwt>`: the rooms dialect's socket for one room. A room the
+/// caller is not in is refused like one that does not exist (404).
+async fn rooms_socket(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    room_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room: ConversationId =
+        room_id.parse().map_err(|_| ApiError::from(chatwire_core::CoreError::NotFound("room")))?;
+    let dialect = rooms::Rooms::new(room, state.settings.limits.max_message_chars, state.settings.max_reconnect_attempts);
+    upgrade(&req, body, state, dialect).await
 }
 
 /// `GET /ws/chat/?token=<jwt>[&dialect=dotted|spherespace]`: two documents claim this path;
@@ -73,7 +90,7 @@ async fn upgrade<D: Dialect + 'static>(
     state: web::Data<AppState>,
     dialect: D,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, sub, conversations) = open(req, &state).await?;
+    let (actor, sub, conversations) = open(req, &state, dialect.room()).await?;
     let (response, session, stream) =
         actix_ws::handle(req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
     let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
@@ -86,14 +103,19 @@ async fn upgrade<D: Dialect + 'static>(
 pub(crate) async fn open(
     req: &HttpRequest,
     state: &AppState,
+    room: Option<ConversationId>,
 ) -> Result<(Actor, Subscription, Vec<ConversationId>), ApiError> {
     if state.is_draining() {
         return Err(chatwire_core::CoreError::Unavailable("node is shutting down".into()).into());
     }
     let token = auth::socket_token(req);
     let actor = auth::authenticate(state, token.as_deref()).await?;
+    let conversations = match room {
+        // A socket for one room follows only that room (and its user's own channel).
+        Some(room) => vec![state.service.conversation(&actor, room).await?.conversation.id],
+        None => state.service.conversation_ids(&actor).await?,
+    };
     let sub = state.hub.register(state.settings.socket_queue);
-    let conversations = state.service.conversation_ids(&actor).await?;
     let mut channels = vec![Channel::User(actor.id())];
     channels.extend(conversations.iter().copied().map(Channel::Conversation));
     sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;

@@ -23,6 +23,11 @@ use crate::state::AppState;
 pub(crate) trait Dialect {
     type Frame;
 
+    /// The one conversation this socket is about, for dialects with a socket per room.
+    fn room(&self) -> Option<ConversationId> {
+        None
+    }
+
     fn decode(&self, text: &str) -> Result<Self::Frame, DecodeError>;
     /// The client's reference (echoed on replies, when the dialect has one) and the frame's type.
     fn describe(frame: &Self::Frame) -> (Option<String>, &'static str);

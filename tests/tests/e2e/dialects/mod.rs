@@ -1,6 +1,7 @@
 //! The document dialects, each walked end to end with users on different nodes.
 pub mod cross;
 pub mod django_messaging;
+pub mod rooms;
 pub mod dotted;
 pub mod spherespace;
 pub mod threads;

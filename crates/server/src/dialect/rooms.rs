@@ -1,0 +1,244 @@
+//! `rooms` REST (specs/004) under `/api/v1.0/chat/`: rooms (two-person DMs) with presence,
+//! status and typing, room messages, sending over HTTP, statistics and health checks, plus
+//! `POST rooms/` to get or create a DM room (the contract's addition).
+use actix_web::{HttpRequest, HttpResponse, web};
+use chatwire_core::model::{ConversationKind, ConversationView, MessagePage, NewMessage};
+use chatwire_core::ports::ListFilter;
+use chatwire_core::service::Actor;
+use chatwire_core::{ConversationId, UserId};
+use chatwire_protocol::rooms::{Room, room, room_message};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::drf::{self, Refusal, bad_request, detail};
+use crate::auth;
+use crate::state::AppState;
+
+const ROOMS_PER_PAGE: i64 = 20;
+const MESSAGES_PER_PAGE: i64 = 50;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1.0/chat")
+            .route("/rooms/", web::get().to(list_rooms))
+            .route("/rooms/", web::post().to(open_room))
+            .route("/rooms/{id}/", web::get().to(get_room))
+            .route("/rooms/{id}/messages/", web::get().to(room_messages))
+            .route("/rooms/{id}/health/", web::get().to(room_health))
+            .route("/messages/", web::post().to(send))
+            .route("/stats/", web::get().to(stats))
+            .route("/health-check/", web::post().to(health_check_all)),
+    );
+}
+
+type Answer = Result<HttpResponse, Refusal>;
+
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
+    auth::authenticate(state, auth::bearer(req)).await.map_err(|e| detail(&e))
+}
+
+fn core<T>(r: Result<T, chatwire_core::CoreError>) -> Result<T, Refusal> {
+    r.map_err(drf::core)
+}
+
+async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
+    super::body::read(req, payload).await.map_err(drf::body_error)
+}
+
+fn room_id(raw: &str) -> Result<ConversationId, Refusal> {
+    raw.parse().map_err(|_| drf::not_found())
+}
+
+/// A DM of the caller's as a room (groups are not rooms: 404).
+async fn load(state: &AppState, actor: &Actor, id: ConversationId) -> Result<ConversationView, Refusal> {
+    let view = core(state.service.conversation(actor, id).await)?;
+    if view.conversation.kind != ConversationKind::Dm {
+        return Err(drf::not_found());
+    }
+    Ok(view)
+}
+
+/// Renders rooms with presence (one lookup for everyone) and typing users.
+async fn rooms(state: &AppState, actor: &Actor, views: &[ConversationView]) -> Result<Vec<Room>, Refusal> {
+    let svc = &state.service;
+    let ids: Vec<UserId> = views.iter().flat_map(|v| v.members.iter().map(|m| m.user.id)).collect();
+    let online = core(svc.online(&ids).await)?;
+    let mut out = Vec::with_capacity(views.len());
+    let mut at = 0;
+    for view in views {
+        let flags = &online[at..at + view.members.len()];
+        at += view.members.len();
+        let typing = core(svc.typing_users(actor, view.conversation.id).await)?;
+        out.extend(room(view, actor.id(), flags, &typing));
+    }
+    Ok(out)
+}
+
+fn page_number(req: &HttpRequest) -> Result<i64, Refusal> {
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| bad_request(e.to_string()))?;
+    match query.get("page") {
+        None => Ok(1),
+        Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(invalid_page),
+    }
+}
+
+fn invalid_page() -> Refusal {
+    drf::refuse(actix_web::http::StatusCode::NOT_FOUND, "Invalid page.")
+}
+
+fn page_url(req: &HttpRequest, page: i64) -> String {
+    let info = req.connection_info();
+    format!("{}://{}{}?page={page}", info.scheme(), info.host(), req.path())
+}
+
+fn page_links(req: &HttpRequest, page: i64, per_page: i64, count: i64) -> (Option<String>, Option<String>) {
+    let pages = (count + per_page - 1) / per_page;
+    ((page < pages).then(|| page_url(req, page + 1)), (page > 1).then(|| page_url(req, page - 1)))
+}
+
+/// `GET /api/v1.0/chat/rooms/`: the caller's rooms, newest activity first, 20 a page.
+async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let page = page_number(&req)?;
+    let views = core(state.service.list_conversations(&actor, ListFilter::Visible).await)?;
+    let dms: Vec<ConversationView> = views.into_iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
+    let count = dms.len() as i64;
+    let start = ((page - 1) * ROOMS_PER_PAGE) as usize;
+    if page > 1 && start >= dms.len() {
+        return Err(invalid_page());
+    }
+    let slice: Vec<ConversationView> = dms.into_iter().skip(start).take(ROOMS_PER_PAGE as usize).collect();
+    let results = rooms(&state, &actor, &slice).await?;
+    let (next, previous) = page_links(&req, page, ROOMS_PER_PAGE, count);
+    Ok(HttpResponse::Ok().json(json!({"count": count, "next": next, "previous": previous, "results": results})))
+}
+
+#[derive(Deserialize)]
+struct OpenRoom {
+    user_id: UserId,
+}
+
+/// `POST /api/v1.0/chat/rooms/` `{"user_id"}`: gets or creates the DM room with that user.
+async fn open_room(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let OpenRoom { user_id } = body(&req, payload).await?;
+    let view = core(state.service.open_dm(&actor, user_id, false).await)?;
+    let mut out = rooms(&state, &actor, std::slice::from_ref(&view)).await?;
+    let room = out.pop().ok_or_else(drf::not_found)?;
+    Ok(HttpResponse::Ok().json(room))
+}
+
+/// `GET /api/v1.0/chat/rooms/{room_id}/`.
+async fn get_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let view = load(&state, &actor, room_id(&id)?).await?;
+    let mut out = rooms(&state, &actor, std::slice::from_ref(&view)).await?;
+    Ok(HttpResponse::Ok().json(out.pop().ok_or_else(drf::not_found)?))
+}
+
+/// `GET /api/v1.0/chat/rooms/{room_id}/messages/?page=`: 50 a page, page 1 the newest, each page
+/// oldest first; exact seq ranges (seqs are gapless), no OFFSET.
+async fn room_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let page = page_number(&req)?;
+    let view = load(&state, &actor, room_id(&id)?).await?;
+    let last = view.conversation.last_seq;
+    let top = last - (page - 1) * MESSAGES_PER_PAGE;
+    if page > 1 && top <= 0 {
+        return Err(invalid_page());
+    }
+    let bottom = (top - MESSAGES_PER_PAGE).max(0);
+    let svc = &state.service;
+    let messages = if top > bottom {
+        let range = MessagePage { before: Some(top + 1), after: Some(bottom), limit: MESSAGES_PER_PAGE };
+        core(svc.messages(&actor, view.conversation.id, range).await)?
+    } else {
+        Vec::new()
+    };
+    let ids: Vec<UserId> = view.members.iter().map(|m| m.user.id).collect();
+    let online = core(svc.online(&ids).await)?;
+    let is_online = |u: Option<UserId>| u.and_then(|u| ids.iter().position(|x| *x == u)).is_some_and(|i| online[i]);
+    let results: Vec<_> = messages.iter().map(|m| room_message(&view, m, is_online(m.sender_id()))).collect();
+    let (next, previous) = page_links(&req, page, MESSAGES_PER_PAGE, last);
+    Ok(HttpResponse::Ok().json(json!({"count": last, "next": next, "previous": previous, "results": results})))
+}
+
+#[derive(Deserialize)]
+struct Send {
+    room: ConversationId,
+    content: String,
+}
+
+/// `POST /api/v1.0/chat/messages/` `{"room", "content"}`: 201 with the stored message.
+async fn send(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let Send { room, content } = body(&req, payload).await?;
+    let view = load(&state, &actor, room).await?;
+    let sent = core(state.service.send_message_accepting(&actor, room, NewMessage { content, ..NewMessage::default() }).await)?;
+    Ok(HttpResponse::Created().json(room_message(&view, &sent.message, true)))
+}
+
+/// `GET /api/v1.0/chat/stats/`.
+async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let svc = &state.service;
+    let views = core(svc.list_conversations(&actor, ListFilter::Visible).await)?;
+    let dms: Vec<&ConversationView> = views.iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
+    let now = Utc::now();
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+    let active_today = dms.iter().filter(|v| v.conversation.updated_at >= midnight).count();
+    let ids: Vec<ConversationId> = dms.iter().map(|v| v.conversation.id).collect();
+    let recent = core(svc.messages_since(&actor, &ids, now - Duration::hours(24)).await)?;
+    let bus = svc.bus().ping().await.is_ok();
+    let s = &state.settings;
+    Ok(HttpResponse::Ok().json(json!({
+        "user_id": actor.id(),
+        "total_rooms": dms.len(),
+        "active_rooms_today": active_today,
+        "recent_messages_24h": recent,
+        "channel_layer_status": if bus { "available" } else { "unavailable" },
+        "timestamp": now,
+        "connection_settings": {
+            "heartbeat_interval": s.heartbeat_interval_secs,
+            "connection_timeout": s.connection_timeout_secs,
+            "ping_timeout": s.ping_timeout_secs,
+            "max_reconnect_attempts": s.max_reconnect_attempts,
+        },
+    })))
+}
+
+/// `GET /api/v1.0/chat/rooms/{room_id}/health/`: asks the room's connected clients to report.
+async fn room_health(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let view = load(&state, &actor, room_id(&id)?).await?;
+    let svc = &state.service;
+    let id = view.conversation.id;
+    core(svc.health_check(&actor, id).await)?;
+    let now = Utc::now();
+    let recent = core(svc.messages_since(&actor, &[id], now - Duration::hours(1)).await)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "room_id": id,
+        "group_name": chatwire_core::Channel::Conversation(id).name(),
+        "health_check_sent": true,
+        "recent_messages_count": recent,
+        "timestamp": now,
+    })))
+}
+
+/// `POST /api/v1.0/chat/health-check/`: a health check to each of the caller's rooms.
+async fn health_check_all(req: HttpRequest, state: web::Data<AppState>) -> Answer {
+    let actor = caller(&req, &state).await?;
+    let svc = &state.service;
+    let views = core(svc.list_conversations(&actor, ListFilter::Visible).await)?;
+    let dms: Vec<_> = views.iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
+    let mut sent = 0;
+    for view in &dms {
+        if svc.health_check(&actor, view.conversation.id).await.is_ok() {
+            sent += 1;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({"health_checks_sent": sent, "total_rooms": dms.len(), "timestamp": Utc::now()})))
+}

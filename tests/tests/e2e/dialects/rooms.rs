@@ -1,0 +1,179 @@
+//! specs/004 (`rooms`): REST, the per-room socket, the status flow and presence across nodes.
+use std::time::Duration;
+
+use chatwire_test_support::{TestCluster, TestUser, WsClient};
+use serde_json::{Value, json};
+
+use super::assert_shape;
+
+const API: &str = "/api/v1.0/chat";
+
+async fn room_socket(cluster: &TestCluster, node: usize, user: &TestUser, room: &str) -> WsClient {
+    let mut ws = WsClient::connect(&cluster.node(node).ws_url(&format!("/ws/chat/{room}/"), &user.token)).await.expect("socket");
+    let hello = ws.expect_type("connection_established").await;
+    assert_shape(&hello, r#"{"type": "connection_established", "room_id": 1, "user_id": 123, "timestamp": "t",
+        "heartbeat_interval": 30, "connection_timeout": 14400}"#);
+    ws
+}
+
+const PARTICIPANT: &str = r#"{"id": 1, "username": "u", "display_name": "U", "imageUrls": [], "is_online": true, "last_seen": "t"}"#;
+
+fn room_example() -> String {
+    format!(
+        r#"{{"id": 1, "participant1": {PARTICIPANT}, "participant2": {PARTICIPANT}, "other_participant": {PARTICIPANT},
+        "match": 123, "last_message": {{"id": 456, "content": "c", "sender_id": 2, "status": "read", "created_at": "t"}},
+        "unread_count": 0, "typing_users": [{{"id": 2, "username": "j", "display_name": "J"}}], "created_at": "t"}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_socket_status_flow_and_presence_across_nodes() {
+    let cluster = TestCluster::start_with(2, Some(chatwire_test_support::redis_url()), |s| s.heartbeat_interval_secs = 1).await;
+    let alice = cluster.user("alice").await;
+    let bob = cluster.user("bob").await;
+
+    // Get or create the room (the contract's addition), twice: one room.
+    let (status, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
+    assert_eq!(status, 200, "{room}");
+    let id = room["id"].as_str().expect("id").to_owned();
+    let (_, again) = cluster.post(1, &bob, &format!("{API}/rooms/"), json!({"user_id": alice.id})).await;
+    assert_eq!(again["id"], id.as_str());
+
+    let mut a = room_socket(&cluster, 0, &alice, &id).await;
+    let mut b = room_socket(&cluster, 1, &bob, &id).await;
+    // Bob came online after alice: she is told.
+    let online = a.expect_type("user_status_change").await;
+    assert_shape(&online, r#"{"type": "user_status_change", "user_id": 789, "username": "j", "is_online": true, "last_seen": "t"}"#);
+    assert_eq!((online["user_id"].as_str(), online["is_online"].as_bool()), (Some(bob.id.to_string().as_str()), Some(true)));
+
+    // A message with a temp_id; a retry of the same temp_id does not duplicate.
+    a.send(json!({"type": "message", "content": "Hello, world!", "temp_id": "temp_1", "timestamp": "2024-12-25T10:30:00Z"})).await;
+    let mine = a.expect_type("message").await;
+    assert_eq!((mine["message"]["temp_id"].as_str(), mine["message"]["status"].as_str()), (Some("temp_1"), Some("sent")));
+    let got = b.expect_type("message").await;
+    assert_shape(&got, r#"{"type": "message", "message": {"id": 456, "content": "Hello, world!", "sender_id": 123,
+        "sender_username": "john_doe", "status": "sent", "created_at": "t", "room_id": 1}, "delivery_id": "msg_456_1703419800.123"}"#);
+    let mid = got["message"]["id"].as_i64().expect("id");
+    assert!(got["delivery_id"].as_str().expect("delivery id").starts_with(&format!("msg_{mid}_")));
+    a.send(json!({"type": "message", "content": "Hello, world!", "temp_id": "temp_1"})).await;
+    assert_eq!(a.expect_type("message").await["message"]["id"], mid, "the retry returns the original");
+    let dup = b.drain(Duration::from_millis(400)).await;
+    assert!(dup.iter().all(|f| f["type"] != "message"), "a retried temp_id was delivered twice: {dup:?}");
+
+    // sent -> delivered -> read, each reported to the sender.
+    b.send(json!({"type": "message_delivered", "message_id": mid})).await;
+    let upd = a.expect_type("message_status_update").await;
+    assert_shape(&upd, r#"{"type": "message_status_update", "message_id": 456, "status": "read", "timestamp": "t", "updated_by": 789}"#);
+    assert_eq!((upd["message_id"].as_i64(), upd["status"].as_str()), (Some(mid), Some("delivered")));
+    b.send(json!({"type": "message_read", "message_id": mid})).await;
+    let upd = a.expect_type("message_status_update").await;
+    assert_eq!((upd["status"].as_str(), upd["updated_by"].as_str()), (Some("read"), Some(bob.id.to_string().as_str())));
+
+    // Typing on and off.
+    b.send(json!({"type": "typing_on", "timestamp": "t"})).await;
+    let typing = a.expect_type("typing").await;
+    assert_shape(&typing, r#"{"type": "typing", "user_id": 789, "username": "j", "is_typing": true, "timestamp": "t"}"#);
+    let (_, detail) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/")).await;
+    assert_eq!(detail["typing_users"][0]["username"], "bob");
+    b.send(json!({"type": "typing_off"})).await;
+    assert_eq!(a.expect_type("typing").await["is_typing"], false);
+
+    // Heartbeat both ways, and a connection check.
+    b.send(json!({"type": "ping", "timestamp": "t"})).await;
+    let pong = b.expect_type("pong").await;
+    assert_shape(&pong, r#"{"type": "pong", "timestamp": "t", "server_time": "t"}"#);
+    let ping = a.expect_type("ping").await;
+    assert_shape(&ping, r#"{"type": "ping", "timestamp": "t", "sequence": 1}"#);
+    a.send(json!({"type": "pong", "timestamp": "t", "client_time": "t"})).await;
+    a.send(json!({"type": "connection_check"})).await;
+    let check = a.expect_type("connection_status").await;
+    assert_shape(&check, r#"{"type": "connection_status", "status": "healthy", "duration_seconds": 1, "last_activity": "t", "timestamp": "t"}"#);
+
+    // The size limit, in the document's words; the socket lives on.
+    a.send(json!({"type": "message", "content": "x".repeat(1001), "temp_id": "big"})).await;
+    let err = a.expect_type("error").await;
+    assert_shape(&err, r#"{"type": "error", "message": "m", "timestamp": "t"}"#);
+    assert_eq!(err["message"], "Message too long (max 1000 characters)");
+
+    // REST: list, detail, messages, send, stats, health.
+    let (status, list) = cluster.get(1, &bob, &format!("{API}/rooms/")).await;
+    assert_eq!((status, list["count"].as_i64()), (200, Some(1)));
+    assert_eq!(list["results"][0]["other_participant"]["username"], "alice");
+    assert_eq!(list["results"][0]["other_participant"]["is_online"], true);
+    let (_, detail) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/")).await;
+    let mut detail_shape = detail.clone();
+    detail_shape["typing_users"] = json!([{"id": 2, "username": "j", "display_name": "J"}]);
+    assert_shape(&detail_shape, &room_example());
+    assert_eq!(detail["last_message"]["status"], "read");
+    let (status, sent) = cluster.post(1, &bob, &format!("{API}/messages/"), json!({"room": id, "content": "Hello there!"})).await;
+    assert_eq!((status, sent["status"].as_str()), (201, Some("sent")));
+    assert_eq!(a.expect_type("message").await["message"]["content"], "Hello there!");
+    let (_, page) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/messages/?page=1")).await;
+    assert_eq!(page["count"], 2);
+    let first = &page["results"][0];
+    assert_shape(first, r#"{"id": 456, "room": 1, "sender": {"id": 2, "username": "j", "display_name": "J", "imageUrls": [], "is_online": false, "last_seen": "t"},
+        "content": "c", "status": "read", "status_display": "Read", "sent_at": "t", "delivered_at": "t", "read_at": "t",
+        "is_read": true, "created_at": "t", "updated_at": "t"}"#);
+    assert_eq!((first["status"].as_str(), first["is_read"].as_bool()), (Some("read"), Some(true)));
+    assert_eq!((page["results"][1]["status"].as_str(), page["results"][1]["status_display"].as_str()), (Some("sent"), Some("Sent")));
+    let (status, _) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/messages/?page=2")).await;
+    assert_eq!(status, 404);
+    let (_, stats) = cluster.get(0, &alice, &format!("{API}/stats/")).await;
+    assert_shape(&stats, r#"{"user_id": 1, "total_rooms": 3, "active_rooms_today": 2, "recent_messages_24h": 15,
+        "channel_layer_status": "available", "timestamp": "t", "connection_settings": {"heartbeat_interval": 30,
+        "connection_timeout": 14400, "ping_timeout": 10, "max_reconnect_attempts": 5}}"#);
+    assert_eq!((stats["total_rooms"].as_i64(), stats["recent_messages_24h"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(stats["connection_settings"]["max_reconnect_attempts"], 5);
+    let (_, health) = cluster.get(1, &bob, &format!("{API}/rooms/{id}/health/")).await;
+    assert_shape(&health, r#"{"room_id": 1, "group_name": "chat_1", "health_check_sent": true, "recent_messages_count": 5, "timestamp": "t"}"#);
+    assert_eq!(health["group_name"], format!("chat_{id}"));
+    for ws in [&mut a, &mut b] {
+        let resp = ws.expect_type("health_check_response").await;
+        assert_shape(&resp, r#"{"type": "health_check_response", "room_id": 1, "user_id": 123, "connection_duration": 3600,
+            "last_activity": "t", "is_alive": true, "timestamp": "t"}"#);
+    }
+    let (_, all) = cluster.post(0, &alice, &format!("{API}/health-check/"), json!({})).await;
+    assert_eq!((all["health_checks_sent"].as_i64(), all["total_rooms"].as_i64()), (Some(1), Some(1)));
+
+    // Bob leaves: alice sees him go offline.
+    b.close().await;
+    loop {
+        let f = a.expect_type("user_status_change").await;
+        if f["is_online"] == false {
+            assert!(f["last_seen"].is_string());
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_get_nothing_and_learn_nothing() {
+    let cluster = TestCluster::start(2).await;
+    let (alice, bob, _) = cluster.alice_and_bob().await;
+    let eve = cluster.user("eve").await;
+    let (_, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
+    let id = room["id"].as_str().expect("id").to_owned();
+    let missing = uuid::Uuid::new_v4();
+    for path in [format!("{API}/rooms/{id}/"), format!("{API}/rooms/{missing}/"), format!("{API}/rooms/{id}/messages/"), format!("{API}/rooms/{id}/health/")] {
+        let (status, body) = cluster.get(1, &eve, &path).await;
+        assert_eq!((status, body), (404, json!({"detail": "Not found."})), "{path}");
+    }
+    let (status, _) = cluster.post(1, &eve, &format!("{API}/messages/"), json!({"room": id, "content": "x"})).await;
+    assert_eq!(status, 404);
+    for room in [id.clone(), missing.to_string()] {
+        match WsClient::connect(&cluster.node(1).ws_url(&format!("/ws/chat/{room}/"), &eve.token)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
+            other => panic!("a stranger's socket was not refused: {:?}", other.map(|_| "socket")),
+        }
+    }
+    let (_, list) = cluster.get(1, &eve, &format!("{API}/rooms/")).await;
+    assert_eq!(list, json!({"count": 0, "next": null, "previous": null, "results": []}));
+    let resp = cluster.http.get(format!("{}{API}/rooms/", cluster.node(0).http())).send().await.expect("request");
+    assert_eq!(resp.status(), 401);
+    // A group is not a room.
+    let (_, group) = cluster.post(0, &alice, "/api/v1/conversations/groups", json!({"title": "g", "member_ids": [bob.id]})).await;
+    let gid = group["conversation"]["id"].as_str().expect("id");
+    let (status, _) = cluster.get(0, &alice, &format!("{API}/rooms/{gid}/")).await;
+    assert_eq!(status, 404);
+    let _ = Value::Null;
+}
