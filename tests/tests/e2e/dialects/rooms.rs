@@ -177,3 +177,34 @@ async fn strangers_get_nothing_and_learn_nothing() {
     assert_eq!(status, 404);
     let _ = Value::Null;
 }
+
+/// Before closing a socket itself, the server suggests reconnecting, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_is_suggested_before_server_side_closes() {
+    let mut cluster = TestCluster::start_with(1, None, |s| {
+        s.heartbeat_interval_secs = 1;
+        s.ping_timeout_secs = 0;
+    })
+    .await;
+    let (alice, bob, _) = cluster.alice_and_bob().await;
+    let (_, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
+    let id = room["id"].as_str().expect("id").to_owned();
+
+    // A client that stops answering (it reads nothing, so it never pongs).
+    let mut silent = room_socket(&cluster, 0, &alice, &id).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let frames = silent.drain(Duration::from_secs(3)).await;
+    let suggested = frames.iter().find(|f| f["type"] == "reconnect_suggested").cloned().expect("reconnect_suggested");
+    assert_shape(&suggested, r#"{"type": "reconnect_suggested", "reason": "ping_timeout", "attempts": 3, "max_attempts": 5}"#);
+    assert_eq!((suggested["reason"].as_str(), suggested["max_attempts"].as_i64()), (Some("ping_timeout"), Some(5)));
+    assert!(silent.closed.is_some(), "and the socket is closed");
+
+    // A node shutting down.
+    let mut ws = room_socket(&cluster, 0, &bob, &id).await;
+    let mut node = cluster.nodes.remove(0);
+    let stop = tokio::spawn(async move { node.stop().await });
+    let frames = ws.drain(Duration::from_secs(5)).await;
+    let suggested = frames.iter().find(|f| f["type"] == "reconnect_suggested").expect("reconnect_suggested");
+    assert_eq!(suggested["reason"], "server_shutdown");
+    stop.await.expect("stopped");
+}
