@@ -172,15 +172,6 @@ pub fn chat_matches(view: &ConversationView, viewer: UserId, query: &str) -> boo
         })
 }
 
-/// `{count, next, previous, results}`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Page<T: Serialize> {
-    pub count: i64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-    pub results: Vec<T>,
-}
-
 /// Events on the socket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -2,22 +2,23 @@
 //! read receipts, members, user search and typing, in Django REST framework's shapes.
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use chatwire_core::model::{MessagePage, NewMessage, ReactionChange, SearchScope};
+use chatwire_core::model::{NewMessage, ReactionChange, SearchScope};
 use chatwire_core::ports::ListFilter;
 use chatwire_core::service::Actor;
 use chatwire_core::{ConversationId, CoreError, MessageId, UserId};
-use chatwire_protocol::django_messaging::{Page, SearchUser, chat_detail, chat_in_list, chat_matches, message};
+use chatwire_protocol::django_messaging::{SearchUser, chat_detail, chat_in_list, chat_matches, message};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::body::{self, BodyError};
 use super::drf::Refusal;
+use super::paging;
 use crate::auth::{self, AuthError};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-const CHATS_PER_PAGE: usize = 20;
+const CHATS_PER_PAGE: i64 = 20;
 const MESSAGES_PER_PAGE: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -92,64 +93,22 @@ async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> 
     })
 }
 
-/// The URL of page `page` of this request, other query parameters kept.
-fn page_url(req: &HttpRequest, page: i64) -> String {
-    let info = req.connection_info();
-    let mut query: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(|q| q.into_inner())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, _)| k != "page")
-        .collect();
-    query.push(("page".into(), page.to_string()));
-    let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-    format!("{}://{}{}?{}", info.scheme(), info.host(), req.path(), query)
-}
-
-fn page_number(raw: Option<&String>) -> Result<i64, Refusal> {
-    match raw {
-        None => Ok(1),
-        Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(invalid_page),
-    }
-}
-
-fn invalid_page() -> Refusal {
-    Refusal { status: StatusCode::NOT_FOUND, body: json!({"detail": "Invalid page."}) }
-}
-
-/// `{count, next, previous, results}` for page `page` of `count` items.
-fn paged<T: serde::Serialize>(req: &HttpRequest, page: i64, per_page: i64, count: i64, results: Vec<T>) -> Page<T> {
-    let pages = (count + per_page - 1) / per_page;
-    Page {
-        count,
-        next: (page < pages).then(|| page_url(req, page + 1)),
-        previous: (page > 1).then(|| page_url(req, page - 1)),
-        results,
-    }
-}
-
 #[derive(Deserialize)]
 struct ChatsQuery {
-    page: Option<String>,
     search: Option<String>,
 }
 
 /// `GET /messages/api/chats/?page=&search=`: the caller's chats, newest activity first, 20 a page.
 async fn list_chats(req: HttpRequest, state: web::Data<AppState>, q: web::Query<ChatsQuery>) -> Answer {
     let actor = caller(&req, &state).await?;
-    let page = page_number(q.page.as_ref())?;
+    let page = paging::page_number(&req)?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Visible).await)?;
     let matching: Vec<_> = match q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(search) => views.iter().filter(|v| chat_matches(v, actor.id(), search)).collect(),
         None => views.iter().collect(),
     };
-    let count = matching.len() as i64;
-    let start = ((page - 1) as usize) * CHATS_PER_PAGE;
-    if start > 0 && start >= matching.len() {
-        return Err(invalid_page());
-    }
-    let results = matching.iter().skip(start).take(CHATS_PER_PAGE).map(|v| chat_in_list(v, actor.id())).collect();
-    Ok(HttpResponse::Ok().json(paged(&req, page, CHATS_PER_PAGE as i64, count, results)))
+    let results = paging::slice(&matching, page, CHATS_PER_PAGE)?.iter().map(|v| chat_in_list(v, actor.id())).collect();
+    Ok(HttpResponse::Ok().json(paging::page(&req, page, CHATS_PER_PAGE, matching.len() as i64, results)))
 }
 
 #[derive(Deserialize)]
@@ -214,7 +173,6 @@ async fn delete_chat(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 
 #[derive(Deserialize)]
 struct MessagesQuery {
-    page: Option<String>,
     before: Option<String>,
     after: Option<String>,
 }
@@ -225,7 +183,7 @@ struct MessagesQuery {
 async fn list_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, q: web::Query<MessagesQuery>) -> Answer {
     let actor = caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
-    let page = page_number(q.page.as_ref())?;
+    let page = paging::page_number(&req)?;
     let svc = &state.service;
     let view = core(svc.conversation(&actor, id).await)?;
     let bound = |raw: &Option<String>| -> Result<Option<i64>, Refusal> {
@@ -248,18 +206,12 @@ async fn list_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Pa
     let upper = seq_of(before).await?.map_or(view.conversation.last_seq, |s| s - 1).min(view.conversation.last_seq);
     let lower = seq_of(after).await?.unwrap_or(0);
     let count = (upper - lower).max(0);
-    let top = upper - (page - 1) * MESSAGES_PER_PAGE;
-    if page > 1 && top <= lower {
-        return Err(invalid_page());
-    }
-    let bottom = (top - MESSAGES_PER_PAGE).max(lower);
-    let messages = if top > bottom {
-        core(svc.messages(&actor, id, MessagePage { before: Some(top + 1), after: Some(bottom), limit: MESSAGES_PER_PAGE }).await)?
-    } else {
-        Vec::new()
+    let messages = match paging::seq_range(lower, upper, page, MESSAGES_PER_PAGE)? {
+        Some(range) => core(svc.messages(&actor, id, range).await)?,
+        None => Vec::new(),
     };
     let results: Vec<_> = messages.iter().map(|m| message(m, Some(&view))).collect();
-    Ok(HttpResponse::Ok().json(paged(&req, page, MESSAGES_PER_PAGE, count, results)))
+    Ok(HttpResponse::Ok().json(paging::page(&req, page, MESSAGES_PER_PAGE, count, results)))
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,7 @@
 //! shapes and holds no rule of its own; their sockets live in `ws/`.
 mod body;
 mod drf;
+mod paging;
 pub mod django_messaging;
 pub mod rooms;
 pub mod spherespace;

@@ -2,7 +2,7 @@
 //! status and typing, room messages, sending over HTTP, statistics and health checks, plus
 //! `POST rooms/` to get or create a DM room (the contract's addition).
 use actix_web::{HttpRequest, HttpResponse, web};
-use chatwire_core::model::{ConversationKind, ConversationView, MessagePage, NewMessage};
+use chatwire_core::model::{ConversationKind, ConversationView, NewMessage};
 use chatwire_core::ports::ListFilter;
 use chatwire_core::service::Actor;
 use chatwire_core::{ConversationId, UserId};
@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::drf::{self, Refusal, bad_request, detail};
+use super::drf::{self, Refusal, detail};
+use super::paging;
 use crate::auth;
 use crate::state::AppState;
 
@@ -76,44 +77,14 @@ async fn rooms(state: &AppState, actor: &Actor, views: &[ConversationView]) -> R
     Ok(out)
 }
 
-fn page_number(req: &HttpRequest) -> Result<i64, Refusal> {
-    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| bad_request(e.to_string()))?;
-    match query.get("page") {
-        None => Ok(1),
-        Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(invalid_page),
-    }
-}
-
-fn invalid_page() -> Refusal {
-    drf::refuse(actix_web::http::StatusCode::NOT_FOUND, "Invalid page.")
-}
-
-fn page_url(req: &HttpRequest, page: i64) -> String {
-    let info = req.connection_info();
-    format!("{}://{}{}?page={page}", info.scheme(), info.host(), req.path())
-}
-
-fn page_links(req: &HttpRequest, page: i64, per_page: i64, count: i64) -> (Option<String>, Option<String>) {
-    let pages = (count + per_page - 1) / per_page;
-    ((page < pages).then(|| page_url(req, page + 1)), (page > 1).then(|| page_url(req, page - 1)))
-}
-
 /// `GET /api/v1.0/chat/rooms/`: the caller's rooms, newest activity first, 20 a page.
 async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     let actor = caller(&req, &state).await?;
-    let page = page_number(&req)?;
+    let page = paging::page_number(&req)?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Visible).await)?;
     let dms: Vec<ConversationView> = views.into_iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
-    let count = dms.len() as i64;
-    let start = ((page - 1) * ROOMS_PER_PAGE) as usize;
-    if page > 1 && start >= dms.len() {
-        return Err(invalid_page());
-    }
-    let slice: Vec<ConversationView> = dms.into_iter().skip(start).take(ROOMS_PER_PAGE as usize).collect();
-    let results = rooms(&state, &actor, &slice).await?;
-    let (next, previous) = page_links(&req, page, ROOMS_PER_PAGE, count);
-    Ok(HttpResponse::Ok().json(json!({"count": count, "next": next, "previous": previous, "results": results})))
+    let results = rooms(&state, &actor, paging::slice(&dms, page, ROOMS_PER_PAGE)?).await?;
+    Ok(HttpResponse::Ok().json(paging::page(&req, page, ROOMS_PER_PAGE, dms.len() as i64, results)))
 }
 
 #[derive(Deserialize)]
@@ -143,27 +114,19 @@ async fn get_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<St
 /// oldest first; exact seq ranges (seqs are gapless), no OFFSET.
 async fn room_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     let actor = caller(&req, &state).await?;
-    let page = page_number(&req)?;
+    let page = paging::page_number(&req)?;
     let view = load(&state, &actor, room_id(&id)?).await?;
     let last = view.conversation.last_seq;
-    let top = last - (page - 1) * MESSAGES_PER_PAGE;
-    if page > 1 && top <= 0 {
-        return Err(invalid_page());
-    }
-    let bottom = (top - MESSAGES_PER_PAGE).max(0);
     let svc = &state.service;
-    let messages = if top > bottom {
-        let range = MessagePage { before: Some(top + 1), after: Some(bottom), limit: MESSAGES_PER_PAGE };
-        core(svc.messages(&actor, view.conversation.id, range).await)?
-    } else {
-        Vec::new()
+    let messages = match paging::seq_range(0, last, page, MESSAGES_PER_PAGE)? {
+        Some(range) => core(svc.messages(&actor, view.conversation.id, range).await)?,
+        None => Vec::new(),
     };
     let ids: Vec<UserId> = view.members.iter().map(|m| m.user.id).collect();
     let online = core(svc.online(&ids).await)?;
     let is_online = |u: Option<UserId>| u.and_then(|u| ids.iter().position(|x| *x == u)).is_some_and(|i| online[i]);
     let results: Vec<_> = messages.iter().map(|m| room_message(&view, m, is_online(m.sender_id()))).collect();
-    let (next, previous) = page_links(&req, page, MESSAGES_PER_PAGE, last);
-    Ok(HttpResponse::Ok().json(json!({"count": last, "next": next, "previous": previous, "results": results})))
+    Ok(HttpResponse::Ok().json(paging::page(&req, page, MESSAGES_PER_PAGE, last, results)))
 }
 
 #[derive(Deserialize)]
