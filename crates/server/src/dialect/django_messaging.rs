@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chatwire_core::model::{NewMessage, ReactionChange, SearchScope};
 use chatwire_core::ports::ListFilter;
-use chatwire_core::service::Actor;
 use chatwire_core::{ConversationId, CoreError, MessageId, UserId};
 use chatwire_protocol::django_messaging::{SearchUser, chat_detail, chat_in_list, chat_matches, message};
 use serde::Deserialize;
@@ -12,9 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::body::{self, BodyError};
-use super::drf::Refusal;
+use super::drf::{self, Refusal};
 use super::paging;
-use crate::auth::{self, AuthError};
+use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -74,10 +73,6 @@ fn core<T>(r: Result<T, CoreError>) -> Result<T, Refusal> {
     r.map_err(|e| refusal(&e.into()))
 }
 
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
-    auth::authenticate(state, auth::bearer(req)).await.map_err(|e| refusal(&e))
-}
-
 fn not_found() -> Refusal {
     refusal(&CoreError::NotFound("chat").into())
 }
@@ -100,7 +95,7 @@ struct ChatsQuery {
 
 /// `GET /messages/api/chats/?page=&search=`: the caller's chats, newest activity first, 20 a page.
 async fn list_chats(req: HttpRequest, state: web::Data<AppState>, q: web::Query<ChatsQuery>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let page = paging::page_number(&req)?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Visible).await)?;
     let matching: Vec<_> = match q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -122,7 +117,7 @@ struct NewChat {
 
 /// `POST /messages/api/chats/`: a group, or the DM with the one user in `member_ids`.
 async fn create_chat(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let new: NewChat = body(&req, payload).await?;
     let svc = &state.service;
     let view = match new.chat_type.as_deref().unwrap_or("group") {
@@ -141,7 +136,7 @@ async fn create_chat(req: HttpRequest, state: web::Data<AppState>, payload: web:
 
 /// `GET /messages/api/chats/{id}/`: with its admins.
 async fn chat(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let view = core(state.service.conversation(&actor, parse(&id)?).await)?;
     Ok(HttpResponse::Ok().json(chat_detail(&view, actor.id())))
 }
@@ -153,7 +148,7 @@ struct ChatUpdate {
 
 /// `PUT|PATCH /messages/api/chats/{id}/` `{"title"}`.
 async fn update_chat(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let update: ChatUpdate = body(&req, payload).await?;
     let svc = &state.service;
@@ -166,7 +161,7 @@ async fn update_chat(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 
 /// `DELETE /messages/api/chats/{id}/`.
 async fn delete_chat(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     core(state.service.delete_conversation(&actor, parse(&id)?).await)?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -181,7 +176,7 @@ struct MessagesQuery {
 /// each page oldest first. `before`/`after` are message ids. Seqs are gapless, so a page is an
 /// exact seq range: no OFFSET scan however deep the page.
 async fn list_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, q: web::Query<MessagesQuery>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let page = paging::page_number(&req)?;
     let svc = &state.service;
@@ -221,7 +216,7 @@ struct Content {
 
 /// `POST /messages/api/chats/{id}/messages/` `{"content"}`: 201 with the message.
 async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let Content { content } = body(&req, payload).await?;
     let sent = core(state.service.send_message_accepting(&actor, id, NewMessage { content, ..NewMessage::default() }).await)?;
@@ -230,7 +225,7 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String
 
 /// `POST /messages/api/chats/{id}/mark-as-read/`: `{"status": "success", "marked_count"}`.
 async fn mark_as_read(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let moved = core(state.service.mark_read(&actor, parse(&id)?, None).await)?;
     Ok(HttpResponse::Ok().json(json!({"status": "success", "marked_count": moved.map_or(0, |m| m.covered)})))
 }
@@ -242,7 +237,7 @@ struct UserIds {
 
 /// `POST /messages/api/chats/{id}/members/add/` `{"user_ids"}`: `{"status", "added_count"}`.
 async fn add_members(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let UserIds { user_ids } = body(&req, payload).await?;
     let added = core(state.service.add_members(&actor, id, &user_ids).await)?;
@@ -251,7 +246,7 @@ async fn add_members(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 
 /// `DELETE /messages/api/chats/{id}/members/{user_id}/remove/`.
 async fn remove_member(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let (id, user) = path.into_inner();
     core(state.service.remove_member(&actor, parse(&id)?, parse(&user)?).await)?;
     Ok(HttpResponse::NoContent().finish())
@@ -269,7 +264,7 @@ fn yes() -> bool {
 
 /// `POST /messages/api/chats/{id}/typing/` `{"is_typing"}`.
 async fn typing(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let Typing { is_typing } = body(&req, payload).await?;
     core(state.service.typing(&actor, id, is_typing).await)?;
@@ -278,7 +273,7 @@ async fn typing(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
 
 /// `GET /messages/api/messages/{id}/`.
 async fn get_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let svc = &state.service;
     let m = core(svc.message(&actor, MessageId(parse(&id)?)).await)?;
     let view = core(svc.conversation(&actor, m.conversation_id).await)?;
@@ -287,7 +282,7 @@ async fn get_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 
 /// `PUT|PATCH /messages/api/messages/{id}/` `{"content"}`: one's own messages only.
 async fn edit_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id = MessageId(parse(&id)?);
     let Content { content } = body(&req, payload).await?;
     let m = core(state.service.edit_message(&actor, id, &content).await)?;
@@ -296,7 +291,7 @@ async fn edit_message(req: HttpRequest, state: web::Data<AppState>, id: web::Pat
 
 /// `DELETE /messages/api/messages/{id}/`: one's own messages only.
 async fn delete_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     core(state.service.delete_message(&actor, MessageId(parse(&id)?)).await)?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -308,7 +303,7 @@ struct Emoji {
 
 /// `POST /messages/api/messages/{id}/reactions/` `{"emoji"}`: adds, or removes if present.
 async fn react(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: i64 = parse(&id)?;
     let Emoji { emoji } = body(&req, payload).await?;
     let (change, _, _) = core(state.service.toggle_reaction(&actor, MessageId(id), &emoji).await)?;
@@ -326,7 +321,7 @@ struct Search {
 
 /// `GET /messages/api/users/search/?q=`: name, username and email.
 async fn search_users(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Search>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let Some(query) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
         return Err(invalid("q", "This query parameter is required."));
     };

@@ -5,8 +5,11 @@ use chatwire_core::CoreError;
 use serde_json::{Value, json};
 
 use super::body::BodyError;
-use crate::auth::AuthError;
+use chatwire_core::service::Actor;
+
+use crate::auth::{self, AuthError};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// A refusal: a status and a JSON body in the dialect's shape.
 #[derive(Debug)]
@@ -63,4 +66,9 @@ pub fn body_error(e: BodyError) -> Refusal {
         BodyError::TooLarge => refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large."),
         BodyError::Invalid(message) => bad_request(message),
     }
+}
+
+/// The caller of a request with a bearer token, or DRF's 401.
+pub async fn caller(req: &actix_web::HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
+    auth::authenticate(state, auth::bearer(req)).await.map_err(|e| detail(&e))
 }

@@ -12,9 +12,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::drf::{self, Refusal, detail};
+use super::drf::{self, Refusal};
 use super::paging;
-use crate::auth;
 use crate::state::AppState;
 
 const ROOMS_PER_PAGE: i64 = 20;
@@ -35,10 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 type Answer = Result<HttpResponse, Refusal>;
-
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
-    auth::authenticate(state, auth::bearer(req)).await.map_err(|e| detail(&e))
-}
 
 fn core<T>(r: Result<T, chatwire_core::CoreError>) -> Result<T, Refusal> {
     r.map_err(drf::core)
@@ -79,7 +74,7 @@ async fn rooms(state: &AppState, actor: &Actor, views: &[ConversationView]) -> R
 
 /// `GET /api/v1.0/chat/rooms/`: the caller's rooms, newest activity first, 20 a page.
 async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let page = paging::page_number(&req)?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Visible).await)?;
     let dms: Vec<ConversationView> = views.into_iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
@@ -94,7 +89,7 @@ struct OpenRoom {
 
 /// `POST /api/v1.0/chat/rooms/` `{"user_id"}`: gets or creates the DM room with that user.
 async fn open_room(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let OpenRoom { user_id } = body(&req, payload).await?;
     let view = core(state.service.open_dm(&actor, user_id, false).await)?;
     let mut out = rooms(&state, &actor, std::slice::from_ref(&view)).await?;
@@ -104,7 +99,7 @@ async fn open_room(req: HttpRequest, state: web::Data<AppState>, payload: web::P
 
 /// `GET /api/v1.0/chat/rooms/{room_id}/`.
 async fn get_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let view = load(&state, &actor, room_id(&id)?).await?;
     let mut out = rooms(&state, &actor, std::slice::from_ref(&view)).await?;
     Ok(HttpResponse::Ok().json(out.pop().ok_or_else(drf::not_found)?))
@@ -113,7 +108,7 @@ async fn get_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<St
 /// `GET /api/v1.0/chat/rooms/{room_id}/messages/?page=`: 50 a page, page 1 the newest, each page
 /// oldest first; exact seq ranges (seqs are gapless), no OFFSET.
 async fn room_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let page = paging::page_number(&req)?;
     let view = load(&state, &actor, room_id(&id)?).await?;
     let last = view.conversation.last_seq;
@@ -137,7 +132,7 @@ struct Send {
 
 /// `POST /api/v1.0/chat/messages/` `{"room", "content"}`: 201 with the stored message.
 async fn send(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let Send { room, content } = body(&req, payload).await?;
     let view = load(&state, &actor, room).await?;
     let sent = core(state.service.send_message_accepting(&actor, room, NewMessage { content, ..NewMessage::default() }).await)?;
@@ -146,7 +141,7 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, payload: web::Payloa
 
 /// `GET /api/v1.0/chat/stats/`.
 async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let svc = &state.service;
     let views = core(svc.list_conversations(&actor, ListFilter::Visible).await)?;
     let dms: Vec<&ConversationView> = views.iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
@@ -175,7 +170,7 @@ async fn stats(req: HttpRequest, state: web::Data<AppState>) -> Answer {
 
 /// `GET /api/v1.0/chat/rooms/{room_id}/health/`: asks the room's connected clients to report.
 async fn room_health(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let view = load(&state, &actor, room_id(&id)?).await?;
     let svc = &state.service;
     let id = view.conversation.id;
@@ -193,7 +188,7 @@ async fn room_health(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 
 /// `POST /api/v1.0/chat/health-check/`: a health check to each of the caller's rooms.
 async fn health_check_all(req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let svc = &state.service;
     let views = core(svc.list_conversations(&actor, ListFilter::Visible).await)?;
     let dms: Vec<_> = views.iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();

@@ -3,15 +3,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatwire_core::model::NewMessage;
 use chatwire_core::ports::ListFilter;
-use chatwire_core::service::{Actor, RequestAction};
+use chatwire_core::service::RequestAction;
 use chatwire_core::{ConversationId, CoreError, MessageId};
 use chatwire_protocol::spherespace::{MessageOut, conversation};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::drf::{self, Refusal, bad_request, detail};
-use crate::auth;
+use super::drf::{self, Refusal, bad_request};
 use crate::state::AppState;
 
 const HISTORY_CAP: i64 = 1000;
@@ -29,10 +28,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 type Answer = Result<HttpResponse, Refusal>;
 
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
-    auth::authenticate(state, auth::bearer(req)).await.map_err(|e| detail(&e))
-}
-
 fn core<T>(r: Result<T, CoreError>) -> Result<T, Refusal> {
     r.map_err(drf::core)
 }
@@ -49,7 +44,7 @@ async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> 
 
 /// `GET /api/conversations/`: the caller's conversations (message requests are listed apart).
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Active).await)?;
     Ok(HttpResponse::Ok().json(views.iter().map(|v| conversation(v, actor.id())).collect::<Vec<_>>()))
 }
@@ -62,7 +57,7 @@ struct Start {
 /// `POST /api/conversations/` `{"username"}`: gets or starts the DM; a new one is a message
 /// request until the other user accepts it.
 async fn start(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let Start { username } = body(&req, payload).await?;
     let svc = &state.service;
     let other = core(svc.user_by_username(&username).await)?;
@@ -72,7 +67,7 @@ async fn start(req: HttpRequest, state: web::Data<AppState>, payload: web::Paylo
 
 /// `GET /api/conversations/<id>/messages/`: the newest 1,000 messages, oldest first.
 async fn messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = path_id(&id)?;
     let history = core(state.service.history(&actor, id, HISTORY_CAP).await)?;
     Ok(HttpResponse::Ok().json(history.iter().map(MessageOut::from).collect::<Vec<_>>()))
@@ -85,7 +80,7 @@ struct Content {
 
 /// `POST /api/conversations/<id>/messages/` with `content` as form data or JSON.
 async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = path_id(&id)?;
     let Content { content } = body(&req, payload).await?;
     let sent = core(state.service.send_message(&actor, id, NewMessage { content, ..NewMessage::default() }).await)?;
@@ -99,7 +94,7 @@ struct Action {
 
 /// `POST /api/conversations/<id>/action/` `{"action": "accept" | "decline" | "delete"}`.
 async fn conversation_action(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = path_id(&id)?;
     let Action { action } = body(&req, payload).await?;
     let svc = &state.service;
@@ -114,7 +109,7 @@ async fn conversation_action(req: HttpRequest, state: web::Data<AppState>, id: w
 
 /// `POST /api/messages/<id>/action/` `{"action": "unsend"}`: unsends one's own message.
 async fn message_action(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let id: i64 = path_id(&id)?;
     let Action { action } = body(&req, payload).await?;
     if action != "unsend" {
@@ -126,14 +121,14 @@ async fn message_action(req: HttpRequest, state: web::Data<AppState>, id: web::P
 
 /// `GET /api/message-requests/`: DMs waiting for the caller to accept or decline.
 async fn requests(req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Pending).await)?;
     Ok(HttpResponse::Ok().json(views.iter().map(|v| conversation(v, actor.id())).collect::<Vec<_>>()))
 }
 
 /// `GET /api/unread-count/`: unread messages across conversations and requests.
 async fn unread_count(req: HttpRequest, state: web::Data<AppState>) -> Answer {
-    let actor = caller(&req, &state).await?;
+    let actor = drf::caller(&req, &state).await?;
     let n = core(state.service.unread_total(&actor).await)?;
     Ok(HttpResponse::Ok().json(json!({ "unread_count": n })))
 }
