@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
 //! One suite for both brokers: what a socket receives through the hub must not depend on
 //! whether events travel in-process or through Redis.
 use std::sync::Arc;

@@ -86,6 +86,7 @@ pub struct ResumedConversation {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant, reason = "built and serialized at once, never stored")]
 pub enum SessionFrame {
     /// First frame on every socket.
     Hello { user: User, node: String, heartbeat_interval: u64 },

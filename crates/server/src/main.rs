@@ -105,11 +105,10 @@ fn dev_secret(settings: &mut Settings) -> anyhow::Result<Vec<u8>> {
 }
 
 fn read_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if let Ok(s) = std::fs::read_to_string(path) {
-        if !s.trim().is_empty() {
+    if let Ok(s) = std::fs::read_to_string(path)
+        && !s.trim().is_empty() {
             return Ok(s.trim().as_bytes().to_vec());
         }
-    }
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).context("creating the data folder")?;
     let secret: String = (0..48).map(|_| char::from(b'a' + rand::random_range(0..26u8))).collect();
     std::fs::write(path, &secret).with_context(|| format!("writing {}", path.display()))?;

@@ -4,6 +4,7 @@
 //!   on one database and one Redis prefix, with handles to kill a node.
 //! - [`WsClient`] / [`Api`]: a real WebSocket client and an HTTP client with a user's token.
 //! - [`RedisServer`]: a private redis-server process a test may stop and start again.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test harness fails loudly on purpose")]
 mod cluster;
 mod db;
 mod redis_server;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
 //! chatwire end to end: every test starts real nodes on its own database and Redis prefix.
 mod auth;
 mod bad_input;

@@ -184,13 +184,12 @@ impl ChatService {
         let mut batches = Vec::with_capacity(conversations.len());
         for (id, last_seq) in conversations {
             let mut batch = SyncBatch { conversation_id: id, last_seq, messages: Vec::new(), has_more: false };
-            if let Some(&after) = seen.get(&id) {
-                if after < last_seq {
+            if let Some(&after) = seen.get(&id)
+                && after < last_seq {
                     let page = MessagePage { before: None, after: Some(after), limit };
                     batch.messages = self.store.list_messages(id, page).await?;
                     batch.has_more = batch.messages.last().is_some_and(|m| m.seq < last_seq);
                 }
-            }
             batches.push(batch);
         }
         Ok(batches)

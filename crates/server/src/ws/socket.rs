@@ -133,11 +133,10 @@ pub(crate) async fn run<D: Dialect>(
 
 impl SocketCore {
     async fn serve<D: Dialect>(&mut self, dialect: &mut D, mut stream: AggregatedMessageStream) -> Close {
-        if let Some(greeting) = dialect.greeting(self).await {
-            if !self.send(greeting).await {
+        if let Some(greeting) = dialect.greeting(self).await
+            && !self.send(greeting).await {
                 return Close::ClientGone;
             }
-        }
         let interval = Duration::from_secs(self.state.settings.heartbeat_interval_secs);
         let patience = interval + Duration::from_secs(self.state.settings.ping_timeout_secs);
         let mut heartbeat = tokio::time::interval(interval);
@@ -185,9 +184,8 @@ impl SocketCore {
                         return Close::Expired;
                     }
                     if self.session.ping(b"").await.is_err() { return Close::ClientGone; }
-                    if let Some(frame) = dialect.heartbeat(self) {
-                        if !self.send(frame).await { return Close::ClientGone; }
-                    }
+                    if let Some(frame) = dialect.heartbeat(self)
+                        && !self.send(frame).await { return Close::ClientGone; }
                 }
             }
         }
@@ -216,11 +214,10 @@ impl SocketCore {
         if !self.follow(&event).await {
             return true;
         }
-        if let Event::MessageCreated { message } = event.as_ref() {
-            if !self.seen.first_time(message.conversation_id, message.seq) {
+        if let Event::MessageCreated { message } = event.as_ref()
+            && !self.seen.first_time(message.conversation_id, message.seq) {
                 return true;
             }
-        }
         match dialect.encode_event(self, &event).await {
             Some(frame) => self.send(frame).await,
             None => true,
