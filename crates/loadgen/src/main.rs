@@ -38,6 +38,46 @@ struct Args {
     idle_sockets: Option<usize>,
     #[arg(long, default_value_t = 10)]
     hold: u64,
+    /// Which socket protocol the clients speak.
+    #[arg(long, value_enum, default_value_t = Protocol::Native)]
+    protocol: Protocol,
+}
+
+/// The socket protocols the load generator speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Protocol {
+    /// `/ws/v1`: `send` -> `ack`, others get `message_created`.
+    Native,
+    /// `/ws/chat/` (dotted): `chat.message` -> its echo, others get `chat.message`.
+    Dotted,
+}
+
+impl Protocol {
+    fn path(self) -> &'static str {
+        match self {
+            Protocol::Native => "/ws/v1?",
+            Protocol::Dotted => "/ws/chat/?dialect=dotted&",
+        }
+    }
+    fn send_frame(self, conversation: &str, content: String) -> Value {
+        match self {
+            Protocol::Native => json!({"type": "send", "conversation_id": conversation, "content": content}),
+            Protocol::Dotted => json!({"type": "chat.message", "conversation_id": conversation, "content": content}),
+        }
+    }
+    /// Whether a frame answers one of this sender's sends (stored, or refused).
+    fn is_answer(self, text: &str) -> bool {
+        match self {
+            Protocol::Native => text.contains("\"type\":\"ack\"") || text.contains("\"type\":\"error\""),
+            Protocol::Dotted => text.contains("\"type\":\"chat.message\"") || text.contains("\"type\":\"chat.error\""),
+        }
+    }
+    fn delivery_type(self) -> &'static str {
+        match self {
+            Protocol::Native => "message_created",
+            Protocol::Dotted => "chat.message",
+        }
+    }
 }
 
 fn token(secret: &str, id: uuid::Uuid, name: &str) -> anyhow::Result<String> {
@@ -52,8 +92,8 @@ fn token(secret: &str, id: uuid::Uuid, name: &str) -> anyhow::Result<String> {
     Ok(chatwire_server::auth::mint(secret.as_bytes(), &claims)?)
 }
 
-fn ws_url(base: &str, token: &str) -> String {
-    format!("{}/ws/v1?token={token}", base.replacen("http", "ws", 1))
+fn ws_url(base: &str, protocol: Protocol, token: &str) -> String {
+    format!("{}{}token={token}", base.replacen("http", "ws", 1), protocol.path())
 }
 
 fn now_micros() -> u64 {
@@ -89,15 +129,15 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Duration::from_secs(args.timeout);
     let mut receivers = Vec::new();
     for (_, tb, _) in &pairs {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, tb)).await?;
-        let expected = args.messages;
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, args.protocol, tb)).await?;
+        let (expected, delivery) = (args.messages, args.protocol.delivery_type());
         receivers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(expected);
             while latencies.len() < expected {
                 let Ok(Some(Ok(msg))) = tokio::time::timeout(deadline, ws.next()).await else { break };
                 let Message::Text(text) = msg else { continue };
                 let v: Value = serde_json::from_str(&text).unwrap_or_default();
-                if v["type"] == "message_created" {
+                if v["type"] == delivery {
                     let sent: u64 = v["message"]["content"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
                     latencies.push(now_micros().saturating_sub(sent));
                 }
@@ -110,8 +150,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut senders = Vec::new();
     for (ta, _, conv) in &pairs {
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url(&args.send_node, ta)).await?;
-        let (conv, n, window) = (conv.clone(), args.messages, args.window);
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url(&args.send_node, args.protocol, ta)).await?;
+        let (conv, n, window, protocol) = (conv.clone(), args.messages, args.window, args.protocol);
         senders.push(tokio::spawn(async move {
             let (mut tx, mut rx) = ws.split();
             let mut in_flight = 0usize;
@@ -119,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
             let mut acked = 0usize;
             while acked < n {
                 while sent < n && in_flight < window {
-                    let frame = json!({"type": "send", "conversation_id": conv, "content": now_micros().to_string()});
+                    let frame = protocol.send_frame(&conv, now_micros().to_string());
                     if tx.send(Message::text(frame.to_string())).await.is_err() {
                         return acked;
                     }
@@ -127,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
                     in_flight += 1;
                 }
                 let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(deadline, rx.next()).await else { return acked };
-                if text.contains("\"type\":\"ack\"") || text.contains("\"type\":\"error\"") {
+                if protocol.is_answer(&text) {
                     in_flight -= 1;
                     acked += 1;
                 }
@@ -147,7 +187,8 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort_unstable();
     let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0);
     println!(
-        "pairs={} messages/pair={} window={} acked={} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
+        "protocol={:?} pairs={} messages/pair={} window={} acked={} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
+        args.protocol,
         args.pairs,
         args.messages,
         args.window,
@@ -172,7 +213,7 @@ async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
     let mut sockets = Vec::with_capacity(n);
     for i in 0..n {
         let token = token(&args.secret, uuid::Uuid::new_v4(), &format!("lg_idle{i}"))?;
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, &token)).await?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, Protocol::Native, &token)).await?;
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) if t.contains("\"hello\"") => sockets.push(ws),
             other => bail!("socket {i}: no hello ({other:?})"),
