@@ -133,7 +133,7 @@ pub(crate) async fn run<D: Dialect>(
 
 impl SocketCore {
     async fn serve<D: Dialect>(&mut self, dialect: &mut D, mut stream: AggregatedMessageStream) -> Close {
-        if let Some(greeting) = dialect.greeting(self).await
+        if let Some(greeting) = Box::pin(dialect.greeting(self)).await
             && !self.send(greeting).await {
                 return Close::ClientGone;
             }
@@ -152,7 +152,9 @@ impl SocketCore {
                     match msg {
                         None => return Close::ClientGone,
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            if !self.on_text(dialect, &text).await { return Close::ClientGone; }
+                            // Boxed: a frame's handling is deep (service, store); an idle socket's
+                            // future should not carry that state all its life.
+                            if !Box::pin(self.on_text(dialect, &text)).await { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             let err = dialect.error(None, None, "unsupported", "binary frames are not supported; send JSON text");
@@ -172,7 +174,7 @@ impl SocketCore {
                 }
                 out = self.sub.rx.recv() => {
                     let Some(out) = out else { return Close::ClientGone };
-                    if !self.on_outbound(dialect, out).await { return Close::ClientGone; }
+                    if !Box::pin(self.on_outbound(dialect, out)).await { return Close::ClientGone; }
                 }
                 _ = slow.wait() => return Close::Slow,
                 _ = shutdown.wait_for(|down| *down) => return Close::Draining,
