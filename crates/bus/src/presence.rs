@@ -45,18 +45,18 @@ impl LocalPresence {
 
 #[async_trait]
 impl Presence for LocalPresence {
-    async fn connect(&self, user: UserId) -> CoreResult<bool> {
+    async fn connect(&self, user: &UserId) -> CoreResult<bool> {
         let mut online = lock(&self.online);
-        let n = online.entry(user).or_insert(0);
+        let n = online.entry(user.clone()).or_insert(0);
         *n += 1;
         Ok(*n == 1)
     }
-    async fn disconnect(&self, user: UserId) -> CoreResult<bool> {
+    async fn disconnect(&self, user: &UserId) -> CoreResult<bool> {
         let mut online = lock(&self.online);
-        let Some(n) = online.get_mut(&user) else { return Ok(false) };
+        let Some(n) = online.get_mut(user) else { return Ok(false) };
         *n -= 1;
         if *n == 0 {
-            online.remove(&user);
+            online.remove(user);
             return Ok(true);
         }
         Ok(false)
@@ -65,13 +65,13 @@ impl Presence for LocalPresence {
         let online = lock(&self.online);
         Ok(users.iter().map(|u| online.contains_key(u)).collect())
     }
-    async fn set_typing(&self, conversation: ConversationId, user: UserId, is_typing: bool) -> CoreResult<()> {
+    async fn set_typing(&self, conversation: ConversationId, user: &UserId, is_typing: bool) -> CoreResult<()> {
         let mut typing = lock(&self.typing);
         let conv = typing.entry(conversation).or_default();
         if is_typing {
-            conv.insert(user, Instant::now() + self.settings.typing_ttl);
+            conv.insert(user.clone(), Instant::now() + self.settings.typing_ttl);
         } else {
-            conv.remove(&user);
+            conv.remove(user);
         }
         Ok(())
     }
@@ -85,7 +85,7 @@ impl Presence for LocalPresence {
         let mut typing = lock(&self.typing);
         let Some(conv) = typing.get_mut(&conversation) else { return Ok(Vec::new()) };
         conv.retain(|_, until| *until > now);
-        Ok(conv.keys().copied().collect())
+        Ok(conv.keys().cloned().collect())
     }
 }
 
@@ -132,7 +132,7 @@ impl RedisPresence {
         presence
     }
 
-    fn online_key(&self, user: UserId) -> String {
+    fn online_key(&self, user: &UserId) -> String {
         format!("{}presence:{}", self.prefix, user)
     }
 
@@ -156,7 +156,7 @@ impl RedisPresence {
 
     /// Re-asserts every local user's presence; run well inside the TTL.
     async fn refresh(&self) -> Result<(), BusError> {
-        let users: Vec<UserId> = lock(&self.local).keys().copied().collect();
+        let users: Vec<UserId> = lock(&self.local).keys().cloned().collect();
         let ttl_ms = self.settings.online_ttl.as_millis() as i64;
         let until = now_ms() + ttl_ms;
         let mut pipe = redis::pipe();
@@ -164,7 +164,7 @@ impl RedisPresence {
         // Outlives this node long enough for a survivor to sweep it, then goes by itself.
         pipe.pexpire(self.node_users_key(&self.node), ttl_ms * 10).ignore();
         for user in users {
-            let key = self.online_key(user);
+            let key = self.online_key(&user);
             pipe.zadd(&key, &self.node, until).ignore();
             pipe.pexpire(&key, self.settings.online_ttl.as_millis() as i64 * 2).ignore();
         }
@@ -174,7 +174,7 @@ impl RedisPresence {
 
     /// Adds (or removes) this node's claim on `user` and counts the live claims left, in one
     /// round trip; expired claims of dead nodes are dropped on the way.
-    async fn claim(&self, user: UserId, present: bool) -> Result<i64, BusError> {
+    async fn claim(&self, user: &UserId, present: bool) -> Result<i64, BusError> {
         let key = self.online_key(user);
         let ttl_ms = self.settings.online_ttl.as_millis() as i64;
         let mut pipe = redis::pipe();
@@ -182,11 +182,11 @@ impl RedisPresence {
         if present {
             pipe.zadd(&key, &self.node, now_ms() + ttl_ms).ignore();
             pipe.pexpire(&key, ttl_ms * 2).ignore();
-            pipe.sadd(&node_users, user.to_string()).ignore();
+            pipe.sadd(&node_users, user.as_str()).ignore();
             pipe.pexpire(&node_users, ttl_ms * 10).ignore();
         } else {
             pipe.zrem(&key, &self.node).ignore();
-            pipe.srem(&node_users, user.to_string()).ignore();
+            pipe.srem(&node_users, user.as_str()).ignore();
         }
         pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms()).ignore();
         pipe.zcard(&key);
@@ -212,10 +212,10 @@ async fn heartbeat(presence: std::sync::Weak<RedisPresence>) {
 
 #[async_trait]
 impl Presence for RedisPresence {
-    async fn connect(&self, user: UserId) -> CoreResult<bool> {
+    async fn connect(&self, user: &UserId) -> CoreResult<bool> {
         let first_here = {
             let mut local = lock(&self.local);
-            let n = local.entry(user).or_insert(0);
+            let n = local.entry(user.clone()).or_insert(0);
             *n += 1;
             *n == 1
         };
@@ -225,16 +225,16 @@ impl Presence for RedisPresence {
         Ok(self.claim(user, true).await? == 1)
     }
 
-    async fn disconnect(&self, user: UserId) -> CoreResult<bool> {
+    async fn disconnect(&self, user: &UserId) -> CoreResult<bool> {
         let last_here = {
             let mut local = lock(&self.local);
-            match local.get_mut(&user) {
+            match local.get_mut(user) {
                 Some(n) if *n > 1 => {
                     *n -= 1;
                     false
                 }
                 Some(_) => {
-                    local.remove(&user);
+                    local.remove(user);
                     true
                 }
                 None => false,
@@ -253,22 +253,22 @@ impl Presence for RedisPresence {
         let mut pipe = redis::pipe();
         let now = now_ms();
         for user in users {
-            pipe.cmd("ZCOUNT").arg(self.online_key(*user)).arg(now).arg("+inf");
+            pipe.cmd("ZCOUNT").arg(self.online_key(user)).arg(now).arg("+inf");
         }
         let counts: Vec<i64> = pipe.query_async(&mut *self.conn().await?).await.map_err(BusError::from)?;
         Ok(counts.into_iter().map(|n| n > 0).collect())
     }
 
-    async fn set_typing(&self, conversation: ConversationId, user: UserId, is_typing: bool) -> CoreResult<()> {
+    async fn set_typing(&self, conversation: ConversationId, user: &UserId, is_typing: bool) -> CoreResult<()> {
         let key = self.typing_key(conversation);
         let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
         if is_typing {
             let until = now_ms() + self.settings.typing_ttl.as_millis() as i64;
-            pipe.zadd(&key, user.to_string(), until).ignore();
+            pipe.zadd(&key, user.as_str(), until).ignore();
             pipe.pexpire(&key, self.settings.typing_ttl.as_millis() as i64).ignore();
         } else {
-            pipe.zrem(&key, user.to_string()).ignore();
+            pipe.zrem(&key, user.as_str()).ignore();
         }
         let _: () = pipe.query_async(&mut *conn).await.map_err(BusError::from)?;
         Ok(())
@@ -297,7 +297,7 @@ impl Presence for RedisPresence {
             let (users, _): (Vec<String>, i64) =
                 redis::pipe().smembers(&key).del(&key).query_async(&mut *conn).await.map_err(BusError::from)?;
             for user in users.iter().filter_map(|u| u.parse::<UserId>().ok()) {
-                let online = self.online_key(user);
+                let online = self.online_key(&user);
                 let (left,): (i64,) = redis::pipe()
                     .zrem(&online, &node)
                     .ignore()

@@ -10,7 +10,7 @@ use chatwire_core::{Channel, ConversationId, Event, UserId};
 
 fn typing(conversation: ConversationId) -> Event {
     let user = User {
-        id: UserId(uuid::Uuid::new_v4()),
+        id: UserId::from_int(7),
         username: "u".into(),
         email: String::new(),
         display_name: String::new(),
@@ -21,7 +21,7 @@ fn typing(conversation: ConversationId) -> Event {
 }
 
 fn left(user: UserId) -> Event {
-    Event::ConversationLeft { user_id: user, conversation_id: ConversationId::new_random() }
+    Event::ConversationLeft { user_id: user, conversation_id: ConversationId(99) }
 }
 
 async fn next(sub: &mut Subscription) -> Option<Event> {
@@ -37,12 +37,12 @@ async fn nothing(sub: &mut Subscription) -> bool {
 
 /// `publisher` and `receiver` may be the same hub (one node) or two hubs on one Redis (two nodes).
 async fn fan_out_follows_joins_and_leaves(publisher: &Hub, receiver: &Hub) {
-    let conv = ConversationId::new_random();
-    let user = UserId(uuid::Uuid::new_v4());
+    let conv = ConversationId(1);
+    let user = UserId::from_int(5);
     let mut a = receiver.register(16);
     let mut b = receiver.register(16);
     a.join(&[Channel::Conversation(conv)]).await.expect("join");
-    b.join(&[Channel::Conversation(conv), Channel::User(user)]).await.expect("join");
+    b.join(&[Channel::Conversation(conv), Channel::User(user.clone())]).await.expect("join");
 
     publisher.broker().publish(&typing(conv)).await.expect("publish");
     assert!(matches!(next(&mut a).await, Some(Event::Typing { .. })));
@@ -70,7 +70,7 @@ async fn fan_out_follows_joins_and_leaves(publisher: &Hub, receiver: &Hub) {
 }
 
 async fn a_full_queue_marks_the_socket_slow_without_blocking_others(publisher: &Hub, receiver: &Hub) {
-    let conv = ConversationId::new_random();
+    let conv = ConversationId(2);
     let stalled = receiver.register(2);
     let mut healthy = receiver.register(16);
     stalled.join(&[Channel::Conversation(conv)]).await.expect("join");

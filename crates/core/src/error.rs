@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 /// Every way a domain operation can fail; the HTTP edge maps each to one status and stable code.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum CoreError {
     /// Also what a non-member gets for a conversation that exists: they must not learn it does.
     #[error("{0} not found")]

@@ -28,11 +28,13 @@ pub enum Event {
         change: ReactionChange,
         reactions: Vec<ReactionGroup>,
     },
-    /// A member's read watermark moved up to `seq`.
+    /// A member's read watermark moved up to `seq`, newly covering `covered` messages from others.
     Read {
         conversation_id: ConversationId,
         user: User,
         seq: i64,
+        #[serde(default)]
+        covered: i64,
         at: DateTime<Utc>,
     },
     /// A member's delivery watermark moved up to `seq`.
@@ -114,7 +116,7 @@ impl Event {
             | Event::HealthCheck { conversation_id, .. } => Channel::Conversation(*conversation_id),
             Event::ConversationUpdated { conversation } => Channel::Conversation(conversation.id),
             Event::ConversationJoined { user_id, .. } | Event::ConversationLeft { user_id, .. } => {
-                Channel::User(*user_id)
+                Channel::User(user_id.clone())
             }
         }
     }

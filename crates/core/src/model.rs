@@ -9,11 +9,29 @@ use crate::ids::{ConversationId, MessageId, UserId};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: UserId,
+    /// Empty when no token ever carried a `username` claim (a stock SimpleJWT token has none).
     pub username: String,
     pub email: String,
+    /// Never empty: the `display_name` claim, else the username, else [`User::fallback_name`].
     pub display_name: String,
     pub avatar_url: Option<String>,
     pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// What a user with neither a display name nor a username is shown as: `User 5`.
+    pub fn fallback_name(id: &UserId) -> String {
+        format!("User {id}")
+    }
+
+    /// The name to show for stored profile fields, applying the fallbacks in order.
+    pub fn shown_name(id: &UserId, username: &str, display_name: String) -> String {
+        match (display_name.is_empty(), username.is_empty()) {
+            (false, _) => display_name,
+            (true, false) => username.to_owned(),
+            (true, true) => User::fallback_name(id),
+        }
+    }
 }
 
 /// What a token says about its bearer; `None` fields leave the stored value alone.
@@ -123,8 +141,16 @@ pub struct ConversationView {
 }
 
 impl ConversationView {
-    pub fn member(&self, user: UserId) -> Option<&Member> {
-        self.members.iter().find(|m| m.user.id == user)
+    pub fn member(&self, user: &UserId) -> Option<&Member> {
+        self.members.iter().find(|m| m.user.id == *user)
+    }
+
+    /// In a DM, the member who is not `viewer`; `None` in a group.
+    pub fn peer(&self, viewer: &UserId) -> Option<&Member> {
+        if self.conversation.kind != ConversationKind::Dm {
+            return None;
+        }
+        self.members.iter().find(|m| m.user.id != *viewer)
     }
 }
 
@@ -185,8 +211,8 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn sender_id(&self) -> Option<UserId> {
-        self.sender.as_ref().map(|s| s.id)
+    pub fn sender_id(&self) -> Option<&UserId> {
+        self.sender.as_ref().map(|s| &s.id)
     }
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()

@@ -44,40 +44,42 @@ pub struct WatermarkMove {
 pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> CoreResult<()>;
 
-    async fn upsert_user(&self, id: UserId, profile: &Profile) -> CoreResult<User>;
-    async fn get_user(&self, id: UserId) -> CoreResult<Option<User>>;
+    async fn upsert_user(&self, id: &UserId, profile: &Profile) -> CoreResult<User>;
+    async fn get_user(&self, id: &UserId) -> CoreResult<Option<User>>;
     async fn get_users(&self, ids: &[UserId]) -> CoreResult<Vec<User>>;
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>>;
     /// Case-insensitive substring match on the fields `scope` names.
-    async fn search_users(&self, query: &str, scope: SearchScope, exclude: UserId, limit: i64) -> CoreResult<Vec<User>>;
-    async fn set_last_seen(&self, id: UserId, at: DateTime<Utc>) -> CoreResult<()>;
+    async fn search_users(&self, query: &str, scope: SearchScope, exclude: &UserId, limit: i64) -> CoreResult<Vec<User>>;
+    async fn set_last_seen(&self, id: &UserId, at: DateTime<Utc>) -> CoreResult<()>;
 
     /// Race-free: two callers for the same pair end with the same conversation. `true` if created.
     async fn get_or_create_dm(
         &self,
-        initiator: UserId,
-        other: UserId,
+        initiator: &UserId,
+        other: &UserId,
         other_state: MemberState,
     ) -> CoreResult<(Conversation, bool)>;
-    async fn create_group(&self, creator: UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation>;
-    async fn membership(&self, conversation: ConversationId, user: UserId) -> CoreResult<Option<Membership>>;
+    async fn create_group(&self, creator: &UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation>;
+    /// The conversation a UUID named before conversation ids became integers.
+    async fn conversation_by_legacy_uuid(&self, uuid: uuid::Uuid) -> CoreResult<Option<ConversationId>>;
+    async fn membership(&self, conversation: ConversationId, user: &UserId) -> CoreResult<Option<Membership>>;
     /// The DM between two users, if there is one.
-    async fn find_dm(&self, a: UserId, b: UserId) -> CoreResult<Option<ConversationId>>;
-    async fn conversation_view(&self, conversation: ConversationId, viewer: UserId)
+    async fn find_dm(&self, a: &UserId, b: &UserId) -> CoreResult<Option<ConversationId>>;
+    async fn conversation_view(&self, conversation: ConversationId, viewer: &UserId)
     -> CoreResult<Option<ConversationView>>;
     /// Newest activity first.
-    async fn list_conversations(&self, viewer: UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>>;
+    async fn list_conversations(&self, viewer: &UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>>;
     /// Every conversation the user may receive events from (active or pending).
-    async fn conversation_ids_of(&self, user: UserId) -> CoreResult<Vec<ConversationId>>;
+    async fn conversation_ids_of(&self, user: &UserId) -> CoreResult<Vec<ConversationId>>;
     /// Each visible conversation with its `last_seq`, newest activity first (one cheap query).
-    async fn last_seqs_of(&self, user: UserId) -> CoreResult<Vec<(ConversationId, i64)>>;
+    async fn last_seqs_of(&self, user: &UserId) -> CoreResult<Vec<(ConversationId, i64)>>;
     async fn member_ids(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>>;
     async fn set_title(&self, conversation: ConversationId, title: &str) -> CoreResult<Conversation>;
     /// Returns the users that were not members before.
     async fn add_members(&self, conversation: ConversationId, users: &[UserId]) -> CoreResult<Vec<UserId>>;
-    async fn remove_member(&self, conversation: ConversationId, user: UserId) -> CoreResult<bool>;
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> CoreResult<()>;
-    async fn set_member_state(&self, conversation: ConversationId, user: UserId, state: MemberState)
+    async fn remove_member(&self, conversation: ConversationId, user: &UserId) -> CoreResult<bool>;
+    async fn set_role(&self, conversation: ConversationId, user: &UserId, role: Role) -> CoreResult<()>;
+    async fn set_member_state(&self, conversation: ConversationId, user: &UserId, state: MemberState)
     -> CoreResult<()>;
     async fn delete_conversation(&self, conversation: ConversationId) -> CoreResult<()>;
 
@@ -99,23 +101,23 @@ pub trait Store: Send + Sync + 'static {
     async fn toggle_reaction(
         &self,
         message: MessageId,
-        user: UserId,
+        user: &UserId,
         emoji: &str,
     ) -> CoreResult<(ReactionChange, Vec<ReactionGroup>)>;
     /// Moves the read watermark up to `up_to` (or the newest seq); never down. `None` if unchanged.
     async fn mark_read(
         &self,
         conversation: ConversationId,
-        user: UserId,
+        user: &UserId,
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>>;
     async fn mark_delivered(
         &self,
         conversation: ConversationId,
-        user: UserId,
+        user: &UserId,
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>>;
-    async fn unread_total(&self, user: UserId) -> CoreResult<i64>;
+    async fn unread_total(&self, user: &UserId) -> CoreResult<i64>;
     /// Messages created since `since` in `conversations`.
     async fn count_messages_since(&self, conversations: &[ConversationId], since: DateTime<Utc>) -> CoreResult<i64>;
 }
@@ -131,13 +133,13 @@ pub trait Bus: Send + Sync + 'static {
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
     /// Marks one more live connection of `user` on this node; `true` if the user was offline everywhere.
-    async fn connect(&self, user: UserId) -> CoreResult<bool>;
+    async fn connect(&self, user: &UserId) -> CoreResult<bool>;
     /// One connection of `user` on this node closed; `true` if the user is now offline everywhere.
-    async fn disconnect(&self, user: UserId) -> CoreResult<bool>;
+    async fn disconnect(&self, user: &UserId) -> CoreResult<bool>;
     async fn online(&self, users: &[UserId]) -> CoreResult<Vec<bool>>;
     /// Users who went offline because the node holding their sockets died (its heartbeat lapsed).
     /// Each such user is returned by exactly one node's sweep.
     async fn sweep(&self) -> CoreResult<Vec<UserId>>;
-    async fn set_typing(&self, conversation: ConversationId, user: UserId, is_typing: bool) -> CoreResult<()>;
+    async fn set_typing(&self, conversation: ConversationId, user: &UserId, is_typing: bool) -> CoreResult<()>;
     async fn typing(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>>;
 }

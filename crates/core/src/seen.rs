@@ -66,11 +66,10 @@ impl SeenSeqs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     #[test]
     fn live_then_resume_sends_each_seq_once() {
-        let c = ConversationId(Uuid::nil());
+        let c = ConversationId(1);
         let mut seen = SeenSeqs::default();
         // Live message 7 arrives before the client resumes from 3.
         assert!(seen.first_time(c, 7));
@@ -84,7 +83,7 @@ mod tests {
 
     #[test]
     fn out_of_order_live_delivery_is_not_mistaken_for_a_duplicate() {
-        let c = ConversationId(Uuid::nil());
+        let c = ConversationId(1);
         let mut seen = SeenSeqs::default();
         seen.client_has(c, 4);
         assert!(seen.first_time(c, 6));

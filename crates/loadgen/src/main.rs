@@ -59,7 +59,7 @@ impl Protocol {
             Protocol::Dotted => "/ws/chat/?dialect=dotted&",
         }
     }
-    fn send_frame(self, conversation: &str, content: String) -> Value {
+    fn send_frame(self, conversation: i64, content: String) -> Value {
         match self {
             Protocol::Native => json!({"type": "send", "conversation_id": conversation, "content": content}),
             Protocol::Dotted => json!({"type": "chat.message", "conversation_id": conversation, "content": content}),
@@ -81,14 +81,8 @@ impl Protocol {
 }
 
 fn token(secret: &str, id: uuid::Uuid, name: &str) -> anyhow::Result<String> {
-    let claims = chatwire_server::auth::Claims {
-        sub: Some(id.to_string()),
-        user_id: None,
-        username: Some(name.to_owned()),
-        email: None,
-        display_name: None,
-        exp: jsonwebtoken::get_current_timestamp() + 3600,
-    };
+    let claims =
+        chatwire_server::auth::Claims { username: Some(name.to_owned()), ..chatwire_server::auth::Claims::for_user(id.to_string(), 3600) };
     Ok(chatwire_server::auth::mint(secret.as_bytes(), &claims)?)
 }
 
@@ -121,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
             .error_for_status()?
             .json()
             .await?;
-        let conv = dm["conversation"]["id"].as_str().context("dm id")?.to_owned();
+        let conv = dm["conversation"]["id"].as_i64().context("dm id")?;
         pairs.push((ta, tb, conv));
     }
 
@@ -151,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
     let mut senders = Vec::new();
     for (ta, _, conv) in &pairs {
         let (ws, _) = tokio_tungstenite::connect_async(ws_url(&args.send_node, args.protocol, ta)).await?;
-        let (conv, n, window, protocol) = (conv.clone(), args.messages, args.window, args.protocol);
+        let (conv, n, window, protocol) = (*conv, args.messages, args.window, args.protocol);
         senders.push(tokio::spawn(async move {
             let (mut tx, mut rx) = ws.split();
             let mut in_flight = 0usize;
@@ -159,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
             let mut acked = 0usize;
             while acked < n {
                 while sent < n && in_flight < window {
-                    let frame = protocol.send_frame(&conv, now_micros().to_string());
+                    let frame = protocol.send_frame(conv, now_micros().to_string());
                     if tx.send(Message::text(frame.to_string())).await.is_err() {
                         return acked;
                     }

@@ -18,9 +18,9 @@ pub struct UserOut {
 impl From<&User> for UserOut {
     fn from(u: &User) -> Self {
         UserOut {
-            id: u.id,
+            id: u.id.clone(),
             username: u.username.clone(),
-            display_name: if u.display_name.is_empty() { u.username.clone() } else { u.display_name.clone() },
+            display_name: u.display_name.clone(),
             avatar_url: u.avatar_url.clone(),
         }
     }
@@ -39,7 +39,7 @@ pub struct SearchUser {
 impl From<&User> for SearchUser {
     fn from(u: &User) -> Self {
         let out = UserOut::from(u);
-        SearchUser { id: u.id, username: out.username, display_name: out.display_name, email: u.email.clone(), avatar_url: out.avatar_url }
+        SearchUser { id: u.id.clone(), username: out.username, display_name: out.display_name, email: u.email.clone(), avatar_url: out.avatar_url }
     }
 }
 
@@ -85,7 +85,7 @@ pub fn message(m: &Message, view: Option<&ConversationView>) -> MessageOut {
         sender: m.sender.as_ref().map(UserOut::from),
         reactions: m.reactions.iter().map(ReactionOut::from).collect(),
         read_by: view
-            .map(|v| v.members.iter().filter(|x| x.last_read_seq >= m.seq).map(|x| x.user.id).collect())
+            .map(|v| v.members.iter().filter(|x| x.last_read_seq >= m.seq).map(|x| x.user.id.clone()).collect())
             .unwrap_or_default(),
     }
 }
@@ -115,19 +115,19 @@ pub struct ChatOut {
 }
 
 /// How a chat looks to `viewer`: a DM is titled with the other member's name.
-fn title(view: &ConversationView, viewer: UserId) -> String {
+fn title(view: &ConversationView, viewer: &UserId) -> String {
     match view.conversation.kind {
         ConversationKind::Group => view.conversation.title.clone(),
         ConversationKind::Dm => view
             .members
             .iter()
-            .find(|m| m.user.id != viewer)
+            .find(|m| m.user.id != *viewer)
             .map(|m| UserOut::from(&m.user).display_name)
             .unwrap_or_default(),
     }
 }
 
-fn base(view: &ConversationView, viewer: UserId) -> ChatOut {
+fn base(view: &ConversationView, viewer: &UserId) -> ChatOut {
     ChatOut {
         id: view.conversation.id,
         title: title(view, viewer),
@@ -142,7 +142,7 @@ fn base(view: &ConversationView, viewer: UserId) -> ChatOut {
 }
 
 /// A chat in the list: with its last message and unread count.
-pub fn chat_in_list(view: &ConversationView, viewer: UserId) -> ChatOut {
+pub fn chat_in_list(view: &ConversationView, viewer: &UserId) -> ChatOut {
     ChatOut {
         last_message: Some(view.last_message.as_ref().map(|m| LastMessage {
             id: m.id.0,
@@ -156,15 +156,15 @@ pub fn chat_in_list(view: &ConversationView, viewer: UserId) -> ChatOut {
 }
 
 /// A chat's detail: with its admins.
-pub fn chat_detail(view: &ConversationView, viewer: UserId) -> ChatOut {
+pub fn chat_detail(view: &ConversationView, viewer: &UserId) -> ChatOut {
     ChatOut {
-        admins: Some(view.members.iter().filter(|m| m.role.is_admin()).map(|m| m.user.id).collect()),
+        admins: Some(view.members.iter().filter(|m| m.role.is_admin()).map(|m| m.user.id.clone()).collect()),
         ..base(view, viewer)
     }
 }
 
 /// Whether `query` (lower-cased) matches a chat's title or a member's names.
-pub fn chat_matches(view: &ConversationView, viewer: UserId, query: &str) -> bool {
+pub fn chat_matches(view: &ConversationView, viewer: &UserId, query: &str) -> bool {
     let q = query.to_lowercase();
     title(view, viewer).to_lowercase().contains(&q)
         || view.members.iter().any(|m| {

@@ -1,7 +1,7 @@
 //! The `dotted` dialect (specs/002): the whole API on one socket at `/ws/chat/`, frame types
 //! `chat.*`. See docs/dialects/dotted.md for every reading taken where the document is silent.
 use chatwire_core::model::{Attachment, ConversationView, Message, User};
-use chatwire_core::{ConversationId, UserId};
+use chatwire_core::{ConversationId, MessageId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,9 @@ pub enum ClientFrame {
     GetConversations {},
     #[serde(rename = "chat.get_messages")]
     GetMessages { conversation_id: ConversationId },
+    /// Not in the document: the real client's later versions acknowledge delivery.
+    #[serde(rename = "chat.delivered")]
+    Delivered { message_id: MessageId },
 }
 
 pub const TYPES: &[&str] = &[
@@ -34,6 +37,7 @@ pub const TYPES: &[&str] = &[
     "chat.start_conversation",
     "chat.get_conversations",
     "chat.get_messages",
+    "chat.delivered",
 ];
 
 impl ClientFrame {
@@ -46,6 +50,7 @@ impl ClientFrame {
             ClientFrame::StartConversation { .. } => "chat.start_conversation",
             ClientFrame::GetConversations {} => "chat.get_conversations",
             ClientFrame::GetMessages { .. } => "chat.get_messages",
+            ClientFrame::Delivered { .. } => "chat.delivered",
         }
     }
 }
@@ -63,7 +68,7 @@ pub struct UserRef {
 
 impl From<&User> for UserRef {
     fn from(u: &User) -> Self {
-        UserRef { id: u.id, username: u.username.clone() }
+        UserRef { id: u.id.clone(), username: u.username.clone() }
     }
 }
 
@@ -155,7 +160,7 @@ impl ServerFrame {
                     participants: v
                         .members
                         .iter()
-                        .map(|m| Participant { user_id: m.user.id, username: m.user.username.clone() })
+                        .map(|m| Participant { user_id: m.user.id.clone(), username: m.user.username.clone() })
                         .collect(),
                 })
                 .collect(),
@@ -174,17 +179,17 @@ mod tests {
 
     #[test]
     fn decodes_every_documented_client_frame() {
-        let c = "6f1c1e0e-8a37-4d0e-9a57-0b6b8f0f7a11";
         for text in [
-            format!(r#"{{"type":"chat.message","conversation_id":"{c}","content":"Hello!"}}"#),
-            format!(r#"{{"type":"chat.typing","receiver_id":"{c}","is_typing":true}}"#),
-            format!(r#"{{"type":"chat.read","conversation_id":"{c}"}}"#),
-            r#"{"type":"chat.search_user","keyword":"john"}"#.to_owned(),
-            format!(r#"{{"type":"chat.start_conversation","receiver_id":"{c}"}}"#),
-            r#"{"type":"chat.get_conversations"}"#.to_owned(),
-            format!(r#"{{"type":"chat.get_messages","conversation_id":"{c}"}}"#),
+            r#"{"type":"chat.message","conversation_id":123,"content":"Hello!"}"#,
+            r#"{"type":"chat.typing","receiver_id":45,"is_typing":true}"#,
+            r#"{"type":"chat.read","conversation_id":123}"#,
+            r#"{"type":"chat.search_user","keyword":"john"}"#,
+            r#"{"type":"chat.start_conversation","receiver_id":45}"#,
+            r#"{"type":"chat.get_conversations"}"#,
+            r#"{"type":"chat.get_messages","conversation_id":"123"}"#,
+            r#"{"type":"chat.delivered","message_id":789}"#,
         ] {
-            let frame = decode(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let frame = decode(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert!(text.contains(frame.type_name()));
         }
         assert!(matches!(decode(r#"{"type":"chat.dance"}"#), Err(DecodeError::UnknownType(_))));

@@ -140,9 +140,10 @@ mod tests {
 
     #[test]
     fn decodes_send_and_tells_errors_apart() {
-        let id = "6f1c1e0e-8a37-4d0e-9a57-0b6b8f0f7a11";
-        let f = decode(&format!(r#"{{"type":"send","ref":"r1","conversation_id":"{id}","content":"hi"}}"#)).unwrap();
+        let f = decode(r#"{"type":"send","ref":"r1","conversation_id":7,"content":"hi"}"#).unwrap();
         assert_eq!(f.reference(), Some("r1"));
+        let as_string = decode(r#"{"type":"send","ref":"r1","conversation_id":"7","content":"hi"}"#).unwrap();
+        assert_eq!(f, as_string, "an id in either JSON type");
         assert!(matches!(decode("{"), Err(DecodeError::Malformed(_))));
         assert!(matches!(decode(r#"{"type":"dance"}"#), Err(DecodeError::UnknownType(t)) if t == "dance"));
         let bad = decode(r#"{"type":"send","conversation_id":"nope","content":"x"}"#).unwrap_err();

@@ -2,7 +2,7 @@
 //! socket per room at `/ws/chat/{room_id}/`, with the sent -> delivered -> read status flow,
 //! presence and heartbeats. Readings taken are in docs/dialects/rooms.md.
 use chatwire_core::model::{ConversationView, Member, Message, User};
-use chatwire_core::{ConversationId, UserId};
+use chatwire_core::{ConversationId, MessageId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +23,9 @@ pub struct Participant {
 impl Participant {
     pub fn new(user: &User, is_online: bool) -> Self {
         Participant {
-            id: user.id,
+            id: user.id.clone(),
             username: user.username.clone(),
-            display_name: if user.display_name.is_empty() { user.username.clone() } else { user.display_name.clone() },
+            display_name: user.display_name.clone(),
             image_urls: user.avatar_url.iter().cloned().collect(),
             is_online,
             last_seen: user.last_seen,
@@ -78,7 +78,7 @@ pub fn status(m: &Message, recipient: Option<&Member>) -> Status {
 /// The member a message in a DM is addressed to.
 pub fn recipient<'a>(view: &'a ConversationView, m: &Message) -> Option<&'a Member> {
     let sender = m.sender_id();
-    view.members.iter().find(|x| Some(x.user.id) != sender)
+    view.members.iter().find(|x| Some(&x.user.id) != sender)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -107,11 +107,11 @@ pub struct Room {
 
 /// A DM as a room seen by `viewer`; `online` answers for each member in order. `None` for a
 /// conversation that is not a two-person DM.
-pub fn room(view: &ConversationView, viewer: UserId, online: &[bool], typing: &[User]) -> Option<Room> {
+pub fn room(view: &ConversationView, viewer: &UserId, online: &[bool], typing: &[User]) -> Option<Room> {
     let [a, b] = view.members.as_slice() else { return None };
     let p = |i: usize, m: &Member| Participant::new(&m.user, online.get(i).copied().unwrap_or(false));
     let (p1, p2) = (p(0, a), p(1, b));
-    let other = if a.user.id == viewer { p2.clone() } else { p1.clone() };
+    let other = if a.user.id == *viewer { p2.clone() } else { p1.clone() };
     Some(Room {
         id: view.conversation.id,
         participant1: p1,
@@ -121,7 +121,7 @@ pub fn room(view: &ConversationView, viewer: UserId, online: &[bool], typing: &[
         last_message: view.last_message.as_ref().map(|m| LastMessage {
             id: m.id.0,
             content: m.content.clone(),
-            sender_id: m.sender_id(),
+            sender_id: m.sender_id().cloned(),
             status: status(m, recipient(view, m)),
             created_at: m.created_at,
         }),
@@ -181,12 +181,32 @@ pub enum ClientFrame {
     },
     TypingOn {},
     TypingOff {},
-    MessageRead { message_id: i64 },
-    MessageDelivered { message_id: i64 },
+    MessageRead { message_id: MessageId },
+    MessageDelivered { message_id: MessageId },
     Ping {},
     Pong {},
     ConnectionCheck {},
+    /// The real Flutter client's send: `{"type":"chat_message","message":<text>,"timestamp"}`.
+    ChatMessage { message: String },
+    /// The real client's typing indicator, one frame for on and off.
+    Typing { is_typing: bool },
+    /// The real client's read receipt.
+    MarkRead { message_id: MessageId },
 }
+
+pub const TYPES: &[&str] = &[
+    "message",
+    "typing_on",
+    "typing_off",
+    "message_read",
+    "message_delivered",
+    "ping",
+    "pong",
+    "connection_check",
+    "chat_message",
+    "typing",
+    "mark_read",
+];
 
 impl ClientFrame {
     pub fn type_name(&self) -> &'static str {
@@ -199,13 +219,14 @@ impl ClientFrame {
             ClientFrame::Ping {} => "ping",
             ClientFrame::Pong {} => "pong",
             ClientFrame::ConnectionCheck {} => "connection_check",
+            ClientFrame::ChatMessage { .. } => "chat_message",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::MarkRead { .. } => "mark_read",
         }
     }
 }
 
 pub fn decode(text: &str) -> Result<ClientFrame, DecodeError> {
-    const TYPES: &[&str] =
-        &["message", "typing_on", "typing_off", "message_read", "message_delivered", "ping", "pong", "connection_check"];
     crate::decode_tagged(text, "type", TYPES).map(|(_, f)| f)
 }
 
@@ -228,7 +249,7 @@ impl LiveMessage {
         LiveMessage {
             id: m.id.0,
             content: m.content.clone(),
-            sender_id: m.sender_id(),
+            sender_id: m.sender_id().cloned(),
             sender_username: m.sender.as_ref().map(|s| s.username.clone()).unwrap_or_default(),
             status: Status::Sent,
             created_at: m.created_at,

@@ -41,7 +41,7 @@ pub struct ThreadUser {
 
 impl From<&User> for ThreadUser {
     fn from(u: &User) -> Self {
-        ThreadUser { id: u.id, email: u.email.clone(), username: u.username.clone(), role: None, is_active: true }
+        ThreadUser { id: u.id.clone(), email: u.email.clone(), username: u.username.clone(), role: None, is_active: true }
     }
 }
 
@@ -87,8 +87,8 @@ pub fn thread_message(view: &ConversationView, m: &Message) -> Option<ThreadMess
 }
 
 /// One DM as a thread seen by `viewer`.
-pub fn thread(view: &ConversationView, viewer: UserId) -> Option<Thread> {
-    let other = view.members.iter().find(|m| m.user.id != viewer)?;
+pub fn thread(view: &ConversationView, viewer: &UserId) -> Option<Thread> {
+    let other = view.members.iter().find(|m| m.user.id != *viewer)?;
     Some(Thread {
         id: view.conversation.id,
         other_user: ThreadUser::from(&other.user),

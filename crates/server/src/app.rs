@@ -15,7 +15,7 @@ use chatwire_core::ports::{Presence, Store};
 use chatwire_store::PgStore;
 use futures_util::FutureExt;
 
-use crate::auth::{KnownUsers, Verifier};
+use crate::auth::{KnownUsers, TokenRules, Verifier};
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::state::AppState;
@@ -48,7 +48,8 @@ impl Application {
         if settings.jwt_keys.is_empty() {
             return Err(StartError::NoJwtKey);
         }
-        let verifier = Verifier::new(&settings.jwt_keys)?;
+        let rules = TokenRules { audience: settings.jwt_audience.clone(), issuer: settings.jwt_issuer.clone() };
+        let verifier = Verifier::new(&settings.jwt_keys, rules)?;
         let applied = chatwire_store::run_migrations(&database_url).await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
@@ -106,9 +107,7 @@ impl Application {
                     })
                 })
                 .configure(crate::health::routes)
-                .configure(crate::api::v1::routes)
-                .configure(crate::dialect::routes)
-                .configure(crate::ws::routes)
+                .configure(crate::dialects::routes)
                 .default_service(web::to(|| async {
                     HttpResponse::NotFound().json(ErrorBody { code: "not_found", message: "no such route".into() })
                 }))

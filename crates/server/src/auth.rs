@@ -25,16 +25,20 @@ pub enum AuthError {
     Invalid(String),
     #[error("token has expired")]
     Expired,
-    #[error("token names no user: a UUID `sub` or `user_id` claim is required")]
+    #[error("token names no user: a non-empty `sub` or `user_id` claim (string or integer) is required")]
     NoUser,
+    #[error("token has wrong type: only access tokens are accepted")]
+    WrongType,
 }
 
-/// The claims chatwire reads; anything else in the token is ignored.
-#[derive(Debug, Serialize, Deserialize)]
+/// The claims chatwire reads; anything else in the token (`iat`, `jti`, ...) is ignored.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Claims {
+    /// The user: a string or, from some providers, an integer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    /// What Django REST framework SimpleJWT puts where others put `sub`.
+    pub sub: Option<serde_json::Value>,
+    /// What Django REST framework SimpleJWT puts where others put `sub`: the user's primary key,
+    /// a JSON integer in older versions, a digit string since 5.3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,19 +47,30 @@ pub struct Claims {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// SimpleJWT's `access` or `refresh`; when present, only `access` passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
     pub exp: u64,
 }
 
 impl Claims {
+    /// Claims for one user, valid for `ttl_secs` from now (the `token` command and tests).
+    pub fn for_user(id: impl Into<serde_json::Value>, ttl_secs: u64) -> Claims {
+        Claims { sub: Some(id.into()), exp: jsonwebtoken::get_current_timestamp() + ttl_secs, ..Claims::default() }
+    }
+
     fn profile(&self) -> Result<(UserId, Profile), AuthError> {
-        let raw = match (&self.sub, &self.user_id) {
-            (Some(sub), _) => sub.clone(),
-            (None, Some(serde_json::Value::String(s))) => s.clone(),
-            _ => return Err(AuthError::NoUser),
-        };
-        let id: UserId = raw.parse().map_err(|_| AuthError::NoUser)?;
+        if self.token_type.as_deref().is_some_and(|t| t != "access") {
+            return Err(AuthError::WrongType);
+        }
+        let id = match (&self.sub, &self.user_id) {
+            (Some(sub), _) => user_id(sub),
+            (None, Some(user_id_claim)) => user_id(user_id_claim),
+            (None, None) => None,
+        }
+        .ok_or(AuthError::NoUser)?;
         Ok((
-            id,
+            id.clone(),
             Profile {
                 id: Some(id),
                 username: self.username.clone(),
@@ -66,14 +81,33 @@ impl Claims {
     }
 }
 
+/// A user id claim: a non-empty string or an integer; `5` and `"5"` are the same user.
+fn user_id(claim: &serde_json::Value) -> Option<UserId> {
+    match claim {
+        serde_json::Value::String(s) => UserId::parse(s).ok(),
+        serde_json::Value::Number(n) => n.as_i64().map(UserId::from_int),
+        _ => None,
+    }
+}
+
+/// What a token must satisfy besides its signature.
+#[derive(Clone, Debug, Default)]
+pub struct TokenRules {
+    /// `CHATWIRE_JWT_AUDIENCE`: when set, the token's `aud` must name it.
+    pub audience: Option<String>,
+    /// `CHATWIRE_JWT_ISSUER`: when set, the token's `iss` must be it.
+    pub issuer: Option<String>,
+}
+
 /// Verifies tokens against the configured keys.
 #[derive(Clone)]
 pub struct Verifier {
     keys: Vec<(Algorithm, DecodingKey)>,
+    rules: TokenRules,
 }
 
 impl Verifier {
-    pub fn new(keys: &[JwtKey]) -> Result<Verifier, AuthError> {
+    pub fn new(keys: &[JwtKey], rules: TokenRules) -> Result<Verifier, AuthError> {
         let mut out = Vec::new();
         for key in keys {
             match key {
@@ -89,10 +123,11 @@ impl Verifier {
                 }
             }
         }
-        Ok(Verifier { keys: out })
+        Ok(Verifier { keys: out, rules })
     }
 
-    /// Checks signature, algorithm and expiry (`exp` is required; `alg: none` never verifies).
+    /// Checks signature, algorithm, expiry (`exp` is required; `alg: none` never verifies),
+    /// `nbf` when present, audience and issuer when configured, and the token type.
     pub fn verify(&self, token: &str) -> Result<(UserId, Profile), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let (alg, key) = self
@@ -102,8 +137,20 @@ impl Verifier {
             .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)))?;
         let mut validation = Validation::new(*alg);
         validation.leeway = 0;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        match &self.rules.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = &self.rules.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
             _ => AuthError::Invalid(e.to_string()),
@@ -134,7 +181,7 @@ pub fn socket_token(req: &HttpRequest) -> Option<String> {
 pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Actor, crate::error::ApiError> {
     let token = token.ok_or(AuthError::Missing)?;
     let (id, profile) = state.verifier.verify(token)?;
-    if let Some(actor) = state.known_users.get(id, &profile) {
+    if let Some(actor) = state.known_users.get(&id, &profile) {
         return Ok(actor);
     }
     let actor = state.service.authenticate(id, &profile).await?;
@@ -156,9 +203,9 @@ impl KnownUsers {
         KnownUsers { entries: std::sync::Mutex::new(HashMap::new()), ttl, capacity }
     }
 
-    fn get(&self, id: UserId, profile: &Profile) -> Option<Actor> {
+    fn get(&self, id: &UserId, profile: &Profile) -> Option<Actor> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (known, actor, at) = entries.get(&id)?;
+        let (known, actor, at) = entries.get(id)?;
         (known == profile && at.elapsed() < self.ttl).then(|| actor.clone())
     }
 
@@ -168,7 +215,7 @@ impl KnownUsers {
             // Crude but bounded: the next requests simply go to the database again.
             entries.clear();
         }
-        entries.insert(actor.id(), (profile.clone(), actor.clone(), Instant::now()));
+        entries.insert(actor.id().clone(), (profile.clone(), actor.clone(), Instant::now()));
     }
 }
 
@@ -193,33 +240,88 @@ impl FromRequest for Authenticated {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn claims(sub: Option<&str>, exp: u64) -> Claims {
-        Claims { sub: sub.map(str::to_owned), user_id: None, username: Some("ann".into()), email: None, display_name: None, exp }
+        Claims { sub: sub.map(|s| json!(s)), username: Some("ann".into()), exp, ..Claims::default() }
     }
 
     fn later() -> u64 {
         jsonwebtoken::get_current_timestamp() + 600
     }
 
+    fn verifier() -> Verifier {
+        Verifier::new(&[JwtKey::Secret(b"s".to_vec())], TokenRules::default()).unwrap()
+    }
+
+    /// A token as djangorestframework-simplejwt 5.5 mints it for a stock Django user.
+    fn simplejwt(token_type: &str, user_id: serde_json::Value) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let payload = json!({
+            "token_type": token_type, "exp": now + 300, "iat": now, "jti": "2b1f0c9e8f6a4d3c9b7a5e4d3c2b1a09",
+            "user_id": user_id,
+        });
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &payload, &EncodingKey::from_secret(b"s")).unwrap()
+    }
+
     #[test]
     fn accepts_sub_and_simplejwt_user_id() {
-        let v = Verifier::new(&[JwtKey::Secret(b"s".to_vec())]).unwrap();
+        let v = verifier();
         let id = uuid::Uuid::new_v4().to_string();
         let t = mint(b"s", &claims(Some(&id), later())).unwrap();
         assert_eq!(v.verify(&t).unwrap().0.to_string(), id);
-        let simple = Claims { sub: None, user_id: Some(serde_json::json!(id)), ..claims(None, later()) };
+        let simple = Claims { sub: None, user_id: Some(json!(id)), ..claims(None, later()) };
         let t = mint(b"s", &simple).unwrap();
         assert_eq!(v.verify(&t).unwrap().1.username.as_deref(), Some("ann"));
     }
 
     #[test]
-    fn rejects_expired_wrong_key_non_uuid_and_alg_none() {
-        let v = Verifier::new(&[JwtKey::Secret(b"s".to_vec())]).unwrap();
+    fn a_stock_simplejwt_access_token_names_its_integer_user() {
+        let v = verifier();
+        let (as_string, profile) = v.verify(&simplejwt("access", json!("5"))).unwrap();
+        let (as_number, _) = v.verify(&simplejwt("access", json!(5))).unwrap();
+        assert_eq!(as_string, as_number, "5 and \"5\" are one user");
+        assert_eq!(as_string.as_int(), Some(5));
+        assert_eq!(profile.username, None, "a stock token carries no profile claims");
+    }
+
+    #[test]
+    fn refuses_refresh_tokens() {
+        assert_eq!(verifier().verify(&simplejwt("refresh", json!("5"))), Err(AuthError::WrongType));
+    }
+
+    #[test]
+    fn checks_audience_issuer_and_not_before_when_asked() {
+        let rules = TokenRules { audience: Some("chat".into()), issuer: Some("https://id.example".into()) };
+        let v = Verifier::new(&[JwtKey::Secret(b"s".to_vec())], rules).unwrap();
+        let sign = |payload: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &payload, &EncodingKey::from_secret(b"s")).unwrap()
+        };
+        let exp = later();
+        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "chat", "iss": "https://id.example"}))).is_ok());
+        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": ["other", "chat"], "iss": "https://id.example"}))).is_ok());
+        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "other", "iss": "https://id.example"}))).is_err());
+        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "iss": "https://id.example"}))).is_err(), "aud missing");
+        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "chat", "iss": "https://evil"}))).is_err());
+        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "chat"}))).is_err(), "iss missing");
+        // Without rules, aud and iss are not looked at; nbf is honoured always.
+        let plain = verifier();
+        assert!(plain.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "anything"}))).is_ok());
+        assert!(plain.verify(&sign(json!({"sub": "5", "exp": exp, "nbf": exp - 60}))).is_err(), "not yet valid");
+        assert!(plain.verify(&sign(json!({"sub": "5", "exp": exp, "nbf": exp - 900}))).is_ok());
+    }
+
+    #[test]
+    fn rejects_expired_wrong_key_empty_ids_and_alg_none() {
+        let v = verifier();
         let id = uuid::Uuid::new_v4().to_string();
         assert_eq!(v.verify(&mint(b"s", &claims(Some(&id), 10)).unwrap()), Err(AuthError::Expired));
         assert!(matches!(v.verify(&mint(b"x", &claims(Some(&id), later())).unwrap()), Err(AuthError::Invalid(_))));
-        assert_eq!(v.verify(&mint(b"s", &claims(Some("42"), later())).unwrap()), Err(AuthError::NoUser));
+        assert_eq!(v.verify(&mint(b"s", &claims(Some(""), later())).unwrap()), Err(AuthError::NoUser));
+        let no_user = Claims { sub: None, ..claims(None, later()) };
+        assert_eq!(v.verify(&mint(b"s", &no_user).unwrap()), Err(AuthError::NoUser));
+        let float = Claims { user_id: Some(json!(5.5)), ..no_user };
+        assert_eq!(v.verify(&mint(b"s", &float).unwrap()), Err(AuthError::NoUser));
         // {"alg":"none"} . {"sub":..,"exp":..} . (no signature)
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert!(matches!(v.verify(none), Err(AuthError::Invalid(_))));
@@ -246,7 +348,8 @@ mod tests {
             (Algorithm::RS256, "rsa_private.pem", "rsa_public.pem"),
             (Algorithm::ES256, "ec_private.pem", "ec_public.pem"),
         ] {
-            let v = Verifier::new(&[JwtKey::PublicKeyPem(fixture(public)), JwtKey::Secret(b"s".to_vec())]).unwrap();
+            let keys = [JwtKey::PublicKeyPem(fixture(public)), JwtKey::Secret(b"s".to_vec())];
+            let v = Verifier::new(&keys, TokenRules::default()).unwrap();
             let token = signed(alg, &fixture(private), &id);
             assert_eq!(v.verify(&token).unwrap().0.to_string(), id, "{alg:?}");
             // A token signed with the other key type (or an HS256 token using the public key as
@@ -254,8 +357,7 @@ mod tests {
             let forged = mint(&fixture(public), &claims(Some(&id), later())).unwrap();
             assert!(v.verify(&forged).is_err(), "{alg:?}: key confusion");
         }
-        let rsa_only = Verifier::new(&[JwtKey::PublicKeyPem(fixture("rsa_public.pem"))]).unwrap();
+        let rsa_only = Verifier::new(&[JwtKey::PublicKeyPem(fixture("rsa_public.pem"))], TokenRules::default()).unwrap();
         assert!(rsa_only.verify(&signed(Algorithm::ES256, &fixture("ec_private.pem"), &id)).is_err());
     }
 }
-

@@ -19,6 +19,14 @@ pub enum WsChatDialect {
     Spherespace,
 }
 
+/// Which dialect owns `/ws/chat/<id>/`: `rooms` (a room's socket) or `dotted` (its real clients
+/// connect to `/ws/chat/<user_id>/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsChatIdDialect {
+    Rooms,
+    Dotted,
+}
+
 /// Where token signatures are checked against.
 #[derive(Clone)]
 pub enum JwtKey {
@@ -48,7 +56,12 @@ pub struct Settings {
     /// Prepended to Redis channel and key names.
     pub redis_prefix: String,
     pub jwt_keys: Vec<JwtKey>,
+    /// `CHATWIRE_JWT_AUDIENCE`: when set, tokens must carry it in `aud`.
+    pub jwt_audience: Option<String>,
+    /// `CHATWIRE_JWT_ISSUER`: when set, tokens must carry it as `iss`.
+    pub jwt_issuer: Option<String>,
     pub ws_chat_dialect: WsChatDialect,
+    pub ws_chat_id_dialect: WsChatIdDialect,
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub db_pool_size: usize,
@@ -76,7 +89,10 @@ impl Settings {
             redis_url: None,
             redis_prefix: String::new(),
             jwt_keys: Vec::new(),
+            jwt_audience: None,
+            jwt_issuer: None,
             ws_chat_dialect: WsChatDialect::Dotted,
+            ws_chat_id_dialect: WsChatIdDialect::Rooms,
             data_dir: PathBuf::from(".chatwire"),
             limits,
             db_pool_size: 16,
@@ -113,6 +129,8 @@ impl Settings {
             })?;
             s.jwt_keys.push(JwtKey::PublicKeyPem(pem));
         }
+        s.jwt_audience = var("CHATWIRE_JWT_AUDIENCE");
+        s.jwt_issuer = var("CHATWIRE_JWT_ISSUER");
         s.ws_chat_dialect = match var("CHATWIRE_WS_CHAT_DIALECT").as_deref() {
             None | Some("dotted") => WsChatDialect::Dotted,
             Some("spherespace") => WsChatDialect::Spherespace,
@@ -120,6 +138,16 @@ impl Settings {
                 return Err(ConfigError::Invalid {
                     name: "CHATWIRE_WS_CHAT_DIALECT",
                     reason: format!("{other}: expected dotted or spherespace"),
+                });
+            }
+        };
+        s.ws_chat_id_dialect = match var("CHATWIRE_WS_CHAT_ID_DIALECT").as_deref() {
+            None | Some("rooms") => WsChatIdDialect::Rooms,
+            Some("dotted") => WsChatIdDialect::Dotted,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CHATWIRE_WS_CHAT_ID_DIALECT",
+                    reason: format!("{other}: expected rooms or dotted"),
                 });
             }
         };

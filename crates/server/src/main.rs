@@ -24,8 +24,9 @@ enum Cmd {
     Migrate,
     /// Prints an HS256 token for a user, signed with CHATWIRE_JWT_SECRET (for tests and operations).
     Token {
+        /// The user's id as the identity provider names them: an integer (`5`), a UUID, any string.
         #[arg(long)]
-        user_id: uuid::Uuid,
+        user_id: String,
         #[arg(long)]
         username: Option<String>,
         #[arg(long)]
@@ -54,8 +55,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Token { user_id, username, email, display_name, ttl } => {
             let secret = dev_secret(&mut settings)?;
-            let exp = jsonwebtoken::get_current_timestamp() + ttl;
-            let claims = Claims { sub: Some(user_id.to_string()), user_id: None, username, email, display_name, exp };
+            let claims = Claims { username, email, display_name, ..Claims::for_user(user_id, ttl) };
             println!("{}", mint(&secret, &claims)?);
             Ok(())
         }

@@ -2,7 +2,6 @@
 //! an unknown value can only come from a newer migration, so it maps to an internal error.
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use chatwire_core::model::{
     Attachment, Conversation, ConversationKind, Member, MemberState, Message, MessageKind, Role, User,
@@ -15,7 +14,7 @@ use crate::schema::{conversations, members, messages, users};
 #[derive(Queryable, Selectable, QueryableByName, Clone, Debug)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct UserRow {
-    pub id: Uuid,
+    pub id: String,
     pub username: String,
     pub email: String,
     pub display_name: String,
@@ -25,11 +24,12 @@ pub struct UserRow {
 
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
+        let id = UserId::from_canonical(r.id);
         User {
-            id: UserId(r.id),
+            display_name: User::shown_name(&id, &r.username, r.display_name),
+            id,
             username: r.username,
             email: r.email,
-            display_name: r.display_name,
             avatar_url: r.avatar_url,
             last_seen: r.last_seen,
         }
@@ -39,10 +39,10 @@ impl From<UserRow> for User {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = conversations, check_for_backend(diesel::pg::Pg))]
 pub struct ConversationRow {
-    pub id: Uuid,
+    pub id: i64,
     pub kind: String,
     pub title: String,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<String>,
     pub last_seq: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -59,7 +59,7 @@ impl TryFrom<ConversationRow> for Conversation {
                 other => return Err(StoreError::Corrupt(format!("conversation kind {other}"))),
             },
             title: r.title,
-            created_by: r.created_by.map(UserId),
+            created_by: r.created_by.map(UserId::from_canonical),
             last_seq: r.last_seq,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -70,7 +70,7 @@ impl TryFrom<ConversationRow> for Conversation {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = members, check_for_backend(diesel::pg::Pg))]
 pub struct MemberRow {
-    pub conversation_id: Uuid,
+    pub conversation_id: i64,
     pub role: String,
     pub state: String,
     pub last_read_seq: i64,
@@ -117,7 +117,7 @@ impl MemberRow {
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub struct MessageRow {
     pub id: i64,
-    pub conversation_id: Uuid,
+    pub conversation_id: i64,
     pub seq: i64,
     pub kind: String,
     pub content: String,

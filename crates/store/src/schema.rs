@@ -1,7 +1,7 @@
 // Mirrors migrations/; regenerate with `diesel print-schema` when a migration changes a table.
 diesel::table! {
     users (id) {
-        id -> Uuid,
+        id -> Text,
         username -> Text,
         email -> Text,
         display_name -> Text,
@@ -14,12 +14,14 @@ diesel::table! {
 
 diesel::table! {
     conversations (id) {
-        id -> Uuid,
+        id -> Int8,
+        /// The id a conversation had before ids became integers (migration `external_ids`).
+        legacy_uuid -> Nullable<Uuid>,
         kind -> Text,
         title -> Text,
-        dm_low -> Nullable<Uuid>,
-        dm_high -> Nullable<Uuid>,
-        created_by -> Nullable<Uuid>,
+        dm_low -> Nullable<Text>,
+        dm_high -> Nullable<Text>,
+        created_by -> Nullable<Text>,
         last_seq -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
@@ -28,8 +30,8 @@ diesel::table! {
 
 diesel::table! {
     members (conversation_id, user_id) {
-        conversation_id -> Uuid,
-        user_id -> Uuid,
+        conversation_id -> Int8,
+        user_id -> Text,
         role -> Text,
         state -> Text,
         last_read_seq -> Int8,
@@ -43,9 +45,9 @@ diesel::table! {
 diesel::table! {
     messages (id) {
         id -> Int8,
-        conversation_id -> Uuid,
+        conversation_id -> Int8,
         seq -> Int8,
-        sender_id -> Nullable<Uuid>,
+        sender_id -> Nullable<Text>,
         kind -> Text,
         content -> Text,
         attachment_url -> Nullable<Text>,
@@ -62,7 +64,7 @@ diesel::table! {
 diesel::table! {
     reactions (message_id, user_id, emoji) {
         message_id -> Int8,
-        user_id -> Uuid,
+        user_id -> Text,
         emoji -> Text,
         created_at -> Timestamptz,
     }

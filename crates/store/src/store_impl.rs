@@ -47,10 +47,10 @@ impl Store for PgStore {
         ok(diesel::sql_query("SELECT 1").execute(&mut c).await.map(|_| ()).map_err(StoreError::from))
     }
 
-    async fn upsert_user(&self, id: UserId, profile: &Profile) -> CoreResult<User> {
+    async fn upsert_user(&self, id: &UserId, profile: &Profile) -> CoreResult<User> {
         ok(users::upsert(&mut *self.conn().await?, id, profile).await)
     }
-    async fn get_user(&self, id: UserId) -> CoreResult<Option<User>> {
+    async fn get_user(&self, id: &UserId) -> CoreResult<Option<User>> {
         ok(users::get(&mut *self.conn().await?, id).await)
     }
     async fn get_users(&self, ids: &[UserId]) -> CoreResult<Vec<User>> {
@@ -59,45 +59,48 @@ impl Store for PgStore {
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>> {
         ok(users::by_username(&mut *self.conn().await?, username).await)
     }
-    async fn search_users(&self, query: &str, scope: SearchScope, exclude: UserId, limit: i64) -> CoreResult<Vec<User>> {
+    async fn search_users(&self, query: &str, scope: SearchScope, exclude: &UserId, limit: i64) -> CoreResult<Vec<User>> {
         ok(users::search(&mut *self.conn().await?, query, scope, exclude, limit).await)
     }
-    async fn set_last_seen(&self, id: UserId, at: DateTime<Utc>) -> CoreResult<()> {
+    async fn set_last_seen(&self, id: &UserId, at: DateTime<Utc>) -> CoreResult<()> {
         ok(users::set_last_seen(&mut *self.conn().await?, id, at).await)
     }
 
     async fn get_or_create_dm(
         &self,
-        initiator: UserId,
-        other: UserId,
+        initiator: &UserId,
+        other: &UserId,
         other_state: MemberState,
     ) -> CoreResult<(Conversation, bool)> {
         ok(conversations::get_or_create_dm(&mut *self.conn().await?, initiator, other, other_state).await)
     }
-    async fn create_group(&self, creator: UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation> {
+    async fn create_group(&self, creator: &UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation> {
         ok(conversations::create_group(&mut *self.conn().await?, creator, title, members).await)
     }
-    async fn find_dm(&self, a: UserId, b: UserId) -> CoreResult<Option<ConversationId>> {
+    async fn conversation_by_legacy_uuid(&self, uuid: uuid::Uuid) -> CoreResult<Option<ConversationId>> {
+        ok(conversations::by_legacy_uuid(&mut *self.conn().await?, uuid).await)
+    }
+    async fn find_dm(&self, a: &UserId, b: &UserId) -> CoreResult<Option<ConversationId>> {
         ok(conversations::find_dm(&mut *self.conn().await?, a, b).await)
     }
-    async fn membership(&self, conversation: ConversationId, user: UserId) -> CoreResult<Option<Membership>> {
+    async fn membership(&self, conversation: ConversationId, user: &UserId) -> CoreResult<Option<Membership>> {
         ok(conversations::membership(&mut *self.conn().await?, conversation, user).await)
     }
     async fn conversation_view(
         &self,
         conversation: ConversationId,
-        viewer: UserId,
+        viewer: &UserId,
     ) -> CoreResult<Option<ConversationView>> {
         let views = ok(conversations::views(&mut *self.conn().await?, viewer, ListFilter::Visible, Some(conversation)).await)?;
         Ok(views.into_iter().next())
     }
-    async fn list_conversations(&self, viewer: UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>> {
+    async fn list_conversations(&self, viewer: &UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>> {
         ok(conversations::views(&mut *self.conn().await?, viewer, filter, None).await)
     }
-    async fn conversation_ids_of(&self, user: UserId) -> CoreResult<Vec<ConversationId>> {
+    async fn conversation_ids_of(&self, user: &UserId) -> CoreResult<Vec<ConversationId>> {
         ok(conversations::ids_of(&mut *self.conn().await?, user).await)
     }
-    async fn last_seqs_of(&self, user: UserId) -> CoreResult<Vec<(ConversationId, i64)>> {
+    async fn last_seqs_of(&self, user: &UserId) -> CoreResult<Vec<(ConversationId, i64)>> {
         ok(conversations::last_seqs_of(&mut *self.conn().await?, user).await)
     }
     async fn member_ids(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {
@@ -109,13 +112,13 @@ impl Store for PgStore {
     async fn add_members(&self, conversation: ConversationId, users: &[UserId]) -> CoreResult<Vec<UserId>> {
         ok(conversations::add_members(&mut *self.conn().await?, conversation, users).await)
     }
-    async fn remove_member(&self, conversation: ConversationId, user: UserId) -> CoreResult<bool> {
+    async fn remove_member(&self, conversation: ConversationId, user: &UserId) -> CoreResult<bool> {
         ok(conversations::remove_member(&mut *self.conn().await?, conversation, user).await)
     }
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> CoreResult<()> {
+    async fn set_role(&self, conversation: ConversationId, user: &UserId, role: Role) -> CoreResult<()> {
         ok(conversations::set_role(&mut *self.conn().await?, conversation, user, role).await)
     }
-    async fn set_member_state(&self, conversation: ConversationId, user: UserId, state: MemberState) -> CoreResult<()> {
+    async fn set_member_state(&self, conversation: ConversationId, user: &UserId, state: MemberState) -> CoreResult<()> {
         ok(conversations::set_state(&mut *self.conn().await?, conversation, user, state).await)
     }
     async fn delete_conversation(&self, conversation: ConversationId) -> CoreResult<()> {
@@ -149,7 +152,7 @@ impl Store for PgStore {
     async fn toggle_reaction(
         &self,
         message: MessageId,
-        user: UserId,
+        user: &UserId,
         emoji: &str,
     ) -> CoreResult<(ReactionChange, Vec<ReactionGroup>)> {
         ok(messages::toggle_reaction(&mut *self.conn().await?, message, user, emoji).await)
@@ -157,7 +160,7 @@ impl Store for PgStore {
     async fn mark_read(
         &self,
         conversation: ConversationId,
-        user: UserId,
+        user: &UserId,
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>> {
         ok(receipts::advance(&mut *self.conn().await?, Watermark::Read, conversation, user, up_to).await)
@@ -165,7 +168,7 @@ impl Store for PgStore {
     async fn mark_delivered(
         &self,
         conversation: ConversationId,
-        user: UserId,
+        user: &UserId,
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>> {
         ok(receipts::advance(&mut *self.conn().await?, Watermark::Delivered, conversation, user, up_to).await)
@@ -173,7 +176,7 @@ impl Store for PgStore {
     async fn count_messages_since(&self, conversations: &[ConversationId], since: DateTime<Utc>) -> CoreResult<i64> {
         ok(messages::count_since(&mut *self.conn().await?, conversations, since).await)
     }
-    async fn unread_total(&self, user: UserId) -> CoreResult<i64> {
+    async fn unread_total(&self, user: &UserId) -> CoreResult<i64> {
         ok(messages::unread_total(&mut *self.conn().await?, user).await)
     }
 }

@@ -62,7 +62,8 @@ impl Drop for Node {
 /// A user with a token the cluster accepts.
 #[derive(Clone, Debug)]
 pub struct TestUser {
-    pub id: uuid::Uuid,
+    /// An integer, as a stock Django project's user ids are.
+    pub id: i64,
     pub name: String,
     pub token: String,
 }
@@ -135,7 +136,7 @@ impl TestCluster {
 
     /// A new user, known to the store (as after their first request).
     pub async fn user(&self, name: &str) -> TestUser {
-        let id = uuid::Uuid::new_v4();
+        let id = crate::next_user_id();
         let user = TestUser { id, name: name.to_owned(), token: crate::token(id, name) };
         let (status, _) = self.get(0, &user, "/api/v1/users/me").await;
         assert_eq!(status, 200, "registering {name}");
@@ -178,18 +179,18 @@ impl TestCluster {
     }
 
     /// The usual cast: users `alice` and `bob` and the id of their DM.
-    pub async fn alice_and_bob(&self) -> (TestUser, TestUser, String) {
+    pub async fn alice_and_bob(&self) -> (TestUser, TestUser, i64) {
         let alice = self.user("alice").await;
         let bob = self.user("bob").await;
         let conv = self.dm(&alice, &bob).await;
         (alice, bob, conv)
     }
 
-    /// Gets or creates the DM between two users; returns its id.
-    pub async fn dm(&self, a: &TestUser, b: &TestUser) -> String {
+    /// Gets or creates the DM between two users; returns its id (a JSON integer on the wire).
+    pub async fn dm(&self, a: &TestUser, b: &TestUser) -> i64 {
         let (status, body) = self.post(0, a, "/api/v1/conversations/dm", serde_json::json!({"user_id": b.id})).await;
         assert_eq!(status, 200, "{body}");
-        body["conversation"]["id"].as_str().expect("id").to_owned()
+        body["conversation"]["id"].as_i64().expect("the conversation id is a JSON integer")
     }
 }
 

@@ -26,15 +26,30 @@ pub fn redis_prefix() -> String {
     format!("t{}:", uuid::Uuid::new_v4().simple())
 }
 
-/// Mints a token the test nodes accept.
-pub fn token(user_id: uuid::Uuid, username: &str) -> String {
-    let claims = chatwire_server::auth::Claims {
-        sub: Some(user_id.to_string()),
-        user_id: None,
-        username: Some(username.to_owned()),
-        email: Some(format!("{username}@example.com")),
-        display_name: Some(username.to_uppercase()),
-        exp: jsonwebtoken::get_current_timestamp() + 3600,
-    };
-    chatwire_server::auth::mint(JWT_SECRET.as_bytes(), &claims).expect("minting a test token")
+/// A user id no other user of this test process has: integers, as a stock Django project's.
+pub fn next_user_id() -> i64 {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Mints a token the test nodes accept, shaped as djangorestframework-simplejwt 5.5 mints one
+/// (`token_type`, `user_id` as a digit string, `jti`), plus the profile claims tests name users by.
+pub fn token(user_id: impl std::fmt::Display, username: &str) -> String {
+    let claims = serde_json::json!({
+        "token_type": "access",
+        "exp": jsonwebtoken::get_current_timestamp() + 3600,
+        "iat": jsonwebtoken::get_current_timestamp(),
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+        "user_id": user_id.to_string(),
+        "username": username,
+        "email": format!("{username}@example.com"),
+        "display_name": username.to_uppercase(),
+    });
+    sign(&claims)
+}
+
+/// Signs any claims with the test nodes' secret (HS256), for tokens of every shape.
+pub fn sign(claims: &serde_json::Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key).expect("signing a test token")
 }

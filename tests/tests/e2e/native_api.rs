@@ -19,7 +19,7 @@ async fn search_paging_and_delivery_receipts() {
     let names: Vec<&str> = found["results"].as_array().expect("results").iter().map(|u| u["username"].as_str().expect("name")).collect();
     assert_eq!(names, vec!["alice", "alicia"]);
     let (_, me_excluded) = cluster.get(0, &alice, "/api/v1/users/search?q=alice").await;
-    assert!(me_excluded["results"].as_array().expect("results").iter().all(|u| u["id"] != alice.id.to_string()));
+    assert!(me_excluded["results"].as_array().expect("results").iter().all(|u| u["id"] != alice.id));
     let (_, wildcard) = cluster.get(0, &alice, "/api/v1/users/search?q=%25").await;
     assert_eq!(wildcard["results"], json!([]), "% is a character, not a wildcard");
 
@@ -38,9 +38,9 @@ async fn search_paging_and_delivery_receipts() {
     let (status, moved) = cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/delivered"), json!({"seq": 4})).await;
     assert_eq!((status, moved["seq"].as_i64(), moved["marked"].as_i64()), (200, Some(4), Some(4)));
     let ev = alice_ws.expect_type("delivered").await;
-    assert_eq!((ev["seq"].as_i64(), ev["user"]["id"].as_str()), (Some(4), Some(bob.id.to_string().as_str())));
+    assert_eq!((ev["seq"].as_i64(), ev["user"]["id"].as_i64()), (Some(4), Some(bob.id)));
     let (_, view) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}")).await;
-    let bob_member = view["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == bob.id.to_string()).cloned();
+    let bob_member = view["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == bob.id).cloned();
     let bob_member = bob_member.expect("bob is a member");
     assert_eq!((bob_member["last_delivered_seq"].as_i64(), bob_member["last_read_seq"].as_i64()), (Some(4), Some(0)));
     assert_eq!(view["unread_count"], 0, "alice's own messages are not unread for her");
@@ -55,7 +55,7 @@ async fn group_lifecycle_rename_add_leave_delete() {
     let m1 = cluster.user("m1").await;
     let late = cluster.user("late").await;
     let (_, group) = cluster.post(0, &owner, "/api/v1/conversations/groups", json!({"title": "t", "member_ids": [m1.id]})).await;
-    let conv = group["conversation"]["id"].as_str().expect("id").to_owned();
+    let conv = group["conversation"]["id"].as_i64().expect("an integer id");
     assert_eq!(group["conversation"]["kind"], "group");
     let roles: Vec<&str> = group["members"].as_array().expect("members").iter().map(|m| m["role"].as_str().expect("role")).collect();
     assert_eq!(roles, vec!["owner", "member"]);
@@ -71,8 +71,8 @@ async fn group_lifecycle_rename_add_leave_delete() {
     let (status, added) = cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/members"), json!({"user_ids": [late.id, m1.id]})).await;
     assert_eq!(status, 200);
     assert_eq!(added["added"], json!([late.id]), "existing members are not added twice");
-    assert_eq!(late_ws.expect_type("conversation_joined").await["conversation"]["id"], conv.as_str());
-    assert_eq!(m1_ws.expect_type("member_added").await["user"]["id"], late.id.to_string());
+    assert_eq!(late_ws.expect_type("conversation_joined").await["conversation"]["id"], conv);
+    assert_eq!(m1_ws.expect_type("member_added").await["user"]["id"], late.id);
     cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "welcome"})).await;
     loop {
         let f = late_ws.expect_type("message_created").await;
@@ -85,7 +85,7 @@ async fn group_lifecycle_rename_add_leave_delete() {
     let (status, _) = cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/leave"), json!({})).await;
     assert_eq!(status, 204);
     let (_, view) = cluster.get(1, &m1, &format!("/api/v1/conversations/{conv}")).await;
-    let m1_role = view["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == m1.id.to_string()).map(|m| m["role"].clone());
+    let m1_role = view["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == m1.id).map(|m| m["role"].clone());
     assert_eq!(m1_role, Some(json!("admin")));
     let (status, _) = cluster.get(0, &owner, &format!("/api/v1/conversations/{conv}")).await;
     assert_eq!(status, 404, "a former member learns nothing more");
@@ -107,7 +107,7 @@ async fn message_requests_accept_and_decline() {
     let carol = cluster.user("carol").await;
     let (status, dm) = cluster.post(0, &alice, "/api/v1/conversations/dm", json!({"user_id": bob.id, "as_request": true})).await;
     assert_eq!(status, 200);
-    let conv = dm["conversation"]["id"].as_str().expect("id").to_owned();
+    let conv = dm["conversation"]["id"].as_i64().expect("an integer id");
     let path = format!("/api/v1/conversations/{conv}/messages");
     cluster.post(0, &alice, &path, json!({"content": "hi, can we talk?"})).await;
 
@@ -126,7 +126,7 @@ async fn message_requests_accept_and_decline() {
     assert_eq!(status, 201);
 
     let (_, dm) = cluster.post(0, &alice, "/api/v1/conversations/dm", json!({"user_id": carol.id, "as_request": true})).await;
-    let c2 = dm["conversation"]["id"].as_str().expect("id").to_owned();
+    let c2 = dm["conversation"]["id"].as_i64().expect("an integer id");
     let mut carol_ws = cluster.socket(1, &carol).await;
     let (status, _) = cluster.post(1, &carol, &format!("/api/v1/conversations/{c2}/request"), json!({"action": "decline"})).await;
     assert_eq!(status, 204);

@@ -25,19 +25,28 @@ impl ChatService {
         }
     }
 
+    /// The conversation a UUID names: the UUID name of its integer id ([`ConversationId::uuid`]),
+    /// or the id it had before ids became integers. Not-found for any other UUID.
+    pub async fn conversation_by_uuid(&self, uuid: uuid::Uuid) -> CoreResult<ConversationId> {
+        if let Some(id) = ConversationId::from_uuid(uuid) {
+            return Ok(id);
+        }
+        self.store.conversation_by_legacy_uuid(uuid).await?.ok_or(CoreError::NotFound("conversation"))
+    }
+
     /// Gets or creates the DM between the actor and `other`. With `as_request`, a newly created DM
     /// is a message request for `other` (pending until accepted).
     pub async fn open_dm(&self, actor: &Actor, other: UserId, as_request: bool) -> CoreResult<ConversationView> {
-        if other == actor.id() {
+        if other == *actor.id() {
             return Err(CoreError::invalid("user_id", "cannot start a conversation with yourself"));
         }
-        if self.store.get_user(other).await?.is_none() {
+        if self.store.get_user(&other).await?.is_none() {
             return Err(CoreError::NotFound("user"));
         }
         let other_state = if as_request { MemberState::Pending } else { MemberState::Active };
-        let (conversation, created) = self.store.get_or_create_dm(actor.id(), other, other_state).await?;
+        let (conversation, created) = self.store.get_or_create_dm(actor.id(), &other, other_state).await?;
         if created {
-            self.joined(&conversation, actor.id(), MemberState::Active).await;
+            self.joined(&conversation, actor.id().clone(), MemberState::Active).await;
             self.joined(&conversation, other, other_state).await;
         }
         self.conversation(actor, conversation.id).await
@@ -45,14 +54,14 @@ impl ChatService {
 
     /// The existing DM between the actor and `other` (never creates one).
     pub async fn dm_with(&self, actor: &Actor, other: UserId) -> CoreResult<ConversationId> {
-        let id = self.store.find_dm(actor.id(), other).await?.ok_or(CoreError::NotFound("conversation"))?;
+        let id = self.store.find_dm(actor.id(), &other).await?.ok_or(CoreError::NotFound("conversation"))?;
         self.member_of(actor, id).await?;
         Ok(id)
     }
 
     pub async fn create_group(&self, actor: &Actor, title: &str, members: &[UserId]) -> CoreResult<ConversationView> {
         validate::title(&self.limits, title)?;
-        let mut ids: Vec<UserId> = members.iter().copied().filter(|id| *id != actor.id()).collect();
+        let mut ids: Vec<UserId> = members.iter().filter(|id| *id != actor.id()).cloned().collect();
         ids.sort();
         ids.dedup();
         if ids.len() + 1 > self.limits.max_group_members {
@@ -63,11 +72,11 @@ impl ChatService {
             return Err(CoreError::invalid("member_ids", "unknown user"));
         }
         let conversation = self.store.create_group(actor.id(), title, &ids).await?;
-        self.joined(&conversation, actor.id(), MemberState::Active).await;
+        self.joined(&conversation, actor.id().clone(), MemberState::Active).await;
         for id in ids {
             self.joined(&conversation, id, MemberState::Active).await;
         }
-        self.note(conversation.id, format!("{} created the group", name(&actor.user))).await;
+        self.note(conversation.id, actor, format!("{} created the group", name(&actor.user))).await;
         self.conversation(actor, conversation.id).await
     }
 
@@ -80,7 +89,7 @@ impl ChatService {
         let conversation = self.store.set_title(id, title).await?;
         self.publish(Event::ConversationUpdated { conversation: conversation.clone() }).await;
         if conversation.kind == ConversationKind::Group {
-            self.note(id, format!("{} renamed the group to \u{201c}{title}\u{201d}", name(&actor.user))).await;
+            self.note(id, actor, format!("{} renamed the group to \u{201c}{title}\u{201d}", name(&actor.user))).await;
         }
         Ok(conversation)
     }
@@ -103,10 +112,10 @@ impl ChatService {
         }
         let added = self.store.add_members(id, &ids).await?;
         for user in known.into_iter().filter(|u| added.contains(&u.id)) {
-            self.joined(&m.conversation, user.id, MemberState::Active).await;
+            self.joined(&m.conversation, user.id.clone(), MemberState::Active).await;
             let note = format!("{} added {}", name(&actor.user), name(&user));
-            self.publish(Event::MemberAdded { conversation_id: id, user, by: Some(actor.id()) }).await;
-            self.note(id, note).await;
+            self.publish(Event::MemberAdded { conversation_id: id, user, by: Some(actor.id().clone()) }).await;
+            self.note(id, actor, note).await;
         }
         Ok(added)
     }
@@ -117,26 +126,27 @@ impl ChatService {
         if m.conversation.kind != ConversationKind::Group {
             return Err(CoreError::invalid("conversation", "members can only be removed from a group"));
         }
-        if user != actor.id() && !m.role.is_admin() {
+        if user != *actor.id() && !m.role.is_admin() {
             return Err(CoreError::Forbidden("only admins can remove members"));
         }
-        let removed = self.store.get_user(user).await?;
-        if !self.store.remove_member(id, user).await? {
+        let removed = self.store.get_user(&user).await?;
+        if !self.store.remove_member(id, &user).await? {
             return Err(CoreError::NotFound("member"));
         }
-        self.publish(Event::MemberRemoved { conversation_id: id, user_id: user, by: Some(actor.id()) }).await;
+        self.publish(Event::MemberRemoved { conversation_id: id, user_id: user.clone(), by: Some(actor.id().clone()) }).await;
+        let leaving = user == *actor.id();
         self.publish(Event::ConversationLeft { user_id: user, conversation_id: id }).await;
         let note = match removed {
-            _ if user == actor.id() => format!("{} left", name(&actor.user)),
+            _ if leaving => format!("{} left", name(&actor.user)),
             Some(removed) => format!("{} removed {}", name(&actor.user), name(&removed)),
             None => format!("{} removed a member", name(&actor.user)),
         };
-        self.note(id, note).await;
+        self.note(id, actor, note).await;
         Ok(())
     }
 
     pub async fn leave(&self, actor: &Actor, id: ConversationId) -> CoreResult<()> {
-        self.remove_member(actor, id, actor.id()).await
+        self.remove_member(actor, id, actor.id().clone()).await
     }
 
     /// Deletes a conversation for everyone: a group's admins, or either side of a DM.
@@ -165,17 +175,17 @@ impl ChatService {
             return Ok(());
         }
         self.store.set_member_state(id, actor.id(), state).await?;
-        self.publish(Event::MemberStateChanged { conversation_id: id, user_id: actor.id(), state }).await;
+        self.publish(Event::MemberStateChanged { conversation_id: id, user_id: actor.id().clone(), state }).await;
         if state == MemberState::Declined {
-            self.publish(Event::ConversationLeft { user_id: actor.id(), conversation_id: id }).await;
+            self.publish(Event::ConversationLeft { user_id: actor.id().clone(), conversation_id: id }).await;
         }
         Ok(())
     }
 
     /// Writes a group's system message ("alice added bob"). The change itself is already done,
     /// so a failure here is logged, not returned.
-    async fn note(&self, conversation: ConversationId, text: String) {
-        if let Err(err) = self.post_system_message(conversation, &text).await {
+    async fn note(&self, conversation: ConversationId, by: &Actor, text: String) {
+        if let Err(err) = self.post_system_message(conversation, by, &text).await {
             tracing::warn!(%err, %conversation, "could not write a system message");
         }
     }
@@ -185,8 +195,7 @@ impl ChatService {
     }
 }
 
-
-/// How system messages name a user.
+/// How system messages name a user (the display name is never empty, see [`User::shown_name`]).
 fn name(user: &User) -> &str {
-    if user.display_name.is_empty() { &user.username } else { &user.display_name }
+    &user.display_name
 }

@@ -18,9 +18,11 @@ pub struct SyncCursor {
     pub seq: i64,
 }
 
-/// Whether sending in a message request waiting for the sender accepts it.
+/// Whether sending in a message request waiting for the sender accepts it: a dialect with
+/// message requests makes its users accept first; one without them shows a request as an
+/// ordinary conversation, so replying accepts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Requests {
+pub enum Requests {
     MustAccept,
     ReplyAccepts,
 }
@@ -48,7 +50,8 @@ impl ChatService {
         self.send(actor, conversation, msg, Requests::ReplyAccepts).await
     }
 
-    async fn send(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage, requests: Requests) -> CoreResult<Sent> {
+    /// Sends a message under the given request policy (see [`Requests`]).
+    pub async fn send(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage, requests: Requests) -> CoreResult<Sent> {
         validate::new_message(&self.limits, &msg)?;
         let mut sent = self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await?;
         if sent.is_none() {
@@ -68,12 +71,14 @@ impl ChatService {
         Ok(sent)
     }
 
-    /// Writes a system message (no sender) into a conversation, e.g. on membership changes.
-    pub async fn post_system_message(&self, conversation: ConversationId, content: &str) -> CoreResult<Message> {
+    /// Writes a group's record of a change ("alice added bob") into its history. Its sender is the
+    /// member who made the change, so every client can render it as a message from someone;
+    /// `kind` tells it apart, and it never counts as unread.
+    pub async fn post_system_message(&self, conversation: ConversationId, by: &Actor, content: &str) -> CoreResult<Message> {
         let msg = NewMessage { content: content.to_owned(), ..NewMessage::default() };
         let sent = self
             .store
-            .insert_message(conversation, None, MessageKind::System, &msg)
+            .insert_message(conversation, Some(&by.user), MessageKind::System, &msg)
             .await?
             .ok_or(CoreError::NotFound("conversation"))?;
         self.publish(Event::MessageCreated { message: sent.message.clone() }).await;
@@ -165,7 +170,7 @@ impl ChatService {
         self.publish(Event::ReactionChanged {
             conversation_id: message.conversation_id,
             message_id: id,
-            user_id: actor.id(),
+            user_id: actor.id().clone(),
             emoji: emoji.to_owned(),
             change,
             reactions: reactions.clone(),

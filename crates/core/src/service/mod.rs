@@ -18,7 +18,7 @@ use crate::ports::{Bus, Membership, Presence, Store};
 use crate::validate::Limits;
 
 pub use conversations::RequestAction;
-pub use messages::{SyncBatch, SyncCursor};
+pub use messages::{Requests, SyncBatch, SyncCursor};
 
 /// The authenticated user a command runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,8 +27,8 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn id(&self) -> UserId {
-        self.user.id
+    pub fn id(&self) -> &UserId {
+        &self.user.id
     }
 }
 

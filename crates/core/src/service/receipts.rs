@@ -17,8 +17,14 @@ impl ChatService {
         self.member_of(actor, conversation).await?;
         let moved = self.store.mark_read(conversation, actor.id(), up_to).await?;
         if let Some(m) = moved {
-            self.publish(Event::Read { conversation_id: conversation, user: actor.user.clone(), seq: m.seq, at: m.at })
-                .await;
+            self.publish(Event::Read {
+                conversation_id: conversation,
+                user: actor.user.clone(),
+                seq: m.seq,
+                covered: m.covered,
+                at: m.at,
+            })
+            .await;
         }
         Ok(moved)
     }
@@ -59,7 +65,7 @@ impl ChatService {
     pub async fn typing_users(&self, actor: &Actor, conversation: ConversationId) -> CoreResult<Vec<crate::model::User>> {
         self.member_of(actor, conversation).await?;
         let ids = self.presence.typing(conversation).await?;
-        let ids: Vec<_> = ids.into_iter().filter(|id| *id != actor.id()).collect();
+        let ids: Vec<_> = ids.into_iter().filter(|id| id != actor.id()).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -69,7 +75,7 @@ impl ChatService {
     /// Asks every connected client of the conversation to report it is alive.
     pub async fn health_check(&self, actor: &Actor, conversation: ConversationId) -> CoreResult<()> {
         self.member_of(actor, conversation).await?;
-        self.publish(Event::HealthCheck { conversation_id: conversation, requested_by: actor.id() }).await;
+        self.publish(Event::HealthCheck { conversation_id: conversation, requested_by: actor.id().clone() }).await;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use crate::model::{Profile, SearchScope, User};
 impl ChatService {
     /// Creates or refreshes the user from their token's claims; returns who they are.
     pub async fn authenticate(&self, id: UserId, profile: &Profile) -> CoreResult<Actor> {
-        let user = self.store.upsert_user(id, profile).await?;
+        let user = self.store.upsert_user(&id, profile).await?;
         Ok(Actor { user })
     }
 
@@ -17,7 +17,7 @@ impl ChatService {
     }
 
     pub async fn user(&self, id: UserId) -> CoreResult<User> {
-        self.store.get_user(id).await?.ok_or(CoreError::NotFound("user"))
+        self.store.get_user(&id).await?.ok_or(CoreError::NotFound("user"))
     }
 
     /// Other users matching `query`; an empty query matches nobody.
@@ -63,8 +63,8 @@ impl ChatService {
         }
         let now = Utc::now();
         for user in self.store.get_users(&gone).await? {
-            self.store.set_last_seen(user.id, now).await?;
-            let conversations = self.store.conversation_ids_of(user.id).await?;
+            self.store.set_last_seen(&user.id, now).await?;
+            let conversations = self.store.conversation_ids_of(&user.id).await?;
             self.announce_presence(&Actor { user }, &conversations, false, Some(now)).await;
         }
         Ok(gone.len())

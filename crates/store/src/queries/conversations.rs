@@ -2,7 +2,6 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use chatwire_core::model::{Conversation, ConversationView, Member, MemberState, Message, Role, User};
 use chatwire_core::ports::{ListFilter, Membership};
@@ -15,21 +14,20 @@ use crate::schema::{conversations, members, users};
 
 pub async fn get_or_create_dm(
     conn: &mut AsyncPgConnection,
-    initiator: UserId,
-    other: UserId,
+    initiator: &UserId,
+    other: &UserId,
     other_state: MemberState,
 ) -> Result<(Conversation, bool), StoreError> {
-    let (low, high) = if initiator.0 < other.0 { (initiator.0, other.0) } else { (other.0, initiator.0) };
+    let (low, high) = dm_pair(initiator, other);
     let (row, created) = conn
         .transaction(async |c| -> Result<(ConversationRow, bool), StoreError> {
             // ON CONFLICT waits for a racing creator's commit, then yields; the SELECT below sees its row.
             let inserted: Option<ConversationRow> = diesel::insert_into(conversations::table)
                 .values((
-                    conversations::id.eq(ConversationId::new_random().0),
                     conversations::kind.eq("dm"),
                     conversations::dm_low.eq(low),
                     conversations::dm_high.eq(high),
-                    conversations::created_by.eq(initiator.0),
+                    conversations::created_by.eq(initiator.as_str()),
                 ))
                 .on_conflict((conversations::dm_low, conversations::dm_high))
                 .do_nothing()
@@ -43,12 +41,12 @@ pub async fn get_or_create_dm(
                         .values(&vec![
                             (
                                 members::conversation_id.eq(row.id),
-                                members::user_id.eq(initiator.0),
+                                members::user_id.eq(initiator.as_str()),
                                 members::state.eq(MemberState::Active.as_str()),
                             ),
                             (
                                 members::conversation_id.eq(row.id),
-                                members::user_id.eq(other.0),
+                                members::user_id.eq(other.as_str()),
                                 members::state.eq(other_state.as_str()),
                             ),
                         ])
@@ -72,7 +70,7 @@ pub async fn get_or_create_dm(
 
 pub async fn create_group(
     conn: &mut AsyncPgConnection,
-    creator: UserId,
+    creator: &UserId,
     title: &str,
     others: &[UserId],
 ) -> Result<Conversation, StoreError> {
@@ -80,21 +78,20 @@ pub async fn create_group(
         .transaction(async |c| -> Result<ConversationRow, StoreError> {
             let row: ConversationRow = diesel::insert_into(conversations::table)
                 .values((
-                    conversations::id.eq(ConversationId::new_random().0),
                     conversations::kind.eq("group"),
                     conversations::title.eq(title),
-                    conversations::created_by.eq(creator.0),
+                    conversations::created_by.eq(creator.as_str()),
                 ))
                 .returning(ConversationRow::as_returning())
                 .get_result(c)
                 .await?;
             let mut rows = vec![(
                 members::conversation_id.eq(row.id),
-                members::user_id.eq(creator.0),
+                members::user_id.eq(creator.as_str()),
                 members::role.eq(Role::Owner.as_str()),
             )];
             rows.extend(others.iter().map(|u| {
-                (members::conversation_id.eq(row.id), members::user_id.eq(u.0), members::role.eq(Role::Member.as_str()))
+                (members::conversation_id.eq(row.id), members::user_id.eq(u.as_str()), members::role.eq(Role::Member.as_str()))
             }));
             diesel::insert_into(members::table).values(&rows).execute(c).await?;
             Ok(row)
@@ -103,9 +100,9 @@ pub async fn create_group(
     row.try_into()
 }
 
-pub async fn find_dm(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> Result<Option<ConversationId>, StoreError> {
-    let (low, high) = if a.0 < b.0 { (a.0, b.0) } else { (b.0, a.0) };
-    let id: Option<Uuid> = conversations::table
+pub async fn find_dm(conn: &mut AsyncPgConnection, a: &UserId, b: &UserId) -> Result<Option<ConversationId>, StoreError> {
+    let (low, high) = dm_pair(a, b);
+    let id: Option<i64> = conversations::table
         .filter(conversations::dm_low.eq(low).and(conversations::dm_high.eq(high)))
         .select(conversations::id)
         .first(conn)
@@ -117,11 +114,11 @@ pub async fn find_dm(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> Resu
 pub async fn membership(
     conn: &mut AsyncPgConnection,
     conversation: ConversationId,
-    user: UserId,
+    user: &UserId,
 ) -> Result<Option<Membership>, StoreError> {
     let row: Option<(ConversationRow, MemberRow)> = conversations::table
         .inner_join(members::table)
-        .filter(conversations::id.eq(conversation.0).and(members::user_id.eq(user.0)))
+        .filter(conversations::id.eq(conversation.0).and(members::user_id.eq(user.as_str())))
         .select((ConversationRow::as_select(), MemberRow::as_select()))
         .first(conn)
         .await
@@ -148,13 +145,13 @@ fn states(filter: ListFilter) -> &'static [&'static str] {
 /// Four queries whatever the number of conversations: rows, members, last messages, unread counts.
 pub async fn views(
     conn: &mut AsyncPgConnection,
-    viewer: UserId,
+    viewer: &UserId,
     filter: ListFilter,
     only: Option<ConversationId>,
 ) -> Result<Vec<ConversationView>, StoreError> {
     let mut query = conversations::table
         .inner_join(members::table)
-        .filter(members::user_id.eq(viewer.0))
+        .filter(members::user_id.eq(viewer.as_str()))
         .filter(members::state.eq_any(states(filter)))
         .select(ConversationRow::as_select())
         .order(conversations::updated_at.desc())
@@ -166,7 +163,7 @@ pub async fn views(
     if convs.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = convs.iter().map(|c| c.id).collect();
+    let ids: Vec<i64> = convs.iter().map(|c| c.id).collect();
 
     let member_rows: Vec<(MemberRow, UserRow)> = members::table
         .inner_join(users::table)
@@ -176,13 +173,13 @@ pub async fn views(
         .select((MemberRow::as_select(), UserRow::as_select()))
         .load(conn)
         .await?;
-    let mut by_conv: HashMap<Uuid, Vec<Member>> = HashMap::new();
+    let mut by_conv: HashMap<i64, Vec<Member>> = HashMap::new();
     for (m, u) in member_rows {
         let conv = m.conversation_id;
         by_conv.entry(conv).or_default().push(m.into_member(User::from(u))?);
     }
 
-    let mut last: HashMap<Uuid, Message> =
+    let mut last: HashMap<i64, Message> =
         messages::last_messages(conn, &ids).await?.into_iter().map(|m| (m.conversation_id.0, m)).collect();
     let unread = messages::unread_counts(conn, viewer, &ids).await?;
 
@@ -200,9 +197,9 @@ pub async fn views(
         .collect()
 }
 
-pub async fn ids_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<Vec<ConversationId>, StoreError> {
-    let ids: Vec<Uuid> = members::table
-        .filter(members::user_id.eq(user.0))
+pub async fn ids_of(conn: &mut AsyncPgConnection, user: &UserId) -> Result<Vec<ConversationId>, StoreError> {
+    let ids: Vec<i64> = members::table
+        .filter(members::user_id.eq(user.as_str()))
         .filter(members::state.eq_any(states(ListFilter::Visible)))
         .select(members::conversation_id)
         .load(conn)
@@ -211,10 +208,10 @@ pub async fn ids_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<Vec<Co
 }
 
 /// Each visible conversation's `last_seq`, newest activity first: what a resume compares with.
-pub async fn last_seqs_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<Vec<(ConversationId, i64)>, StoreError> {
-    let rows: Vec<(Uuid, i64)> = conversations::table
+pub async fn last_seqs_of(conn: &mut AsyncPgConnection, user: &UserId) -> Result<Vec<(ConversationId, i64)>, StoreError> {
+    let rows: Vec<(i64, i64)> = conversations::table
         .inner_join(members::table)
-        .filter(members::user_id.eq(user.0))
+        .filter(members::user_id.eq(user.as_str()))
         .filter(members::state.eq_any(states(ListFilter::Visible)))
         .order(conversations::updated_at.desc())
         .select((conversations::id, conversations::last_seq))
@@ -224,9 +221,9 @@ pub async fn last_seqs_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<
 }
 
 pub async fn member_ids(conn: &mut AsyncPgConnection, id: ConversationId) -> Result<Vec<UserId>, StoreError> {
-    let ids: Vec<Uuid> =
+    let ids: Vec<String> =
         members::table.filter(members::conversation_id.eq(id.0)).select(members::user_id).load(conn).await?;
-    Ok(ids.into_iter().map(UserId).collect())
+    Ok(ids.into_iter().map(UserId::from_canonical).collect())
 }
 
 pub async fn set_title(conn: &mut AsyncPgConnection, id: ConversationId, title: &str) -> Result<Conversation, StoreError> {
@@ -246,21 +243,22 @@ pub async fn add_members(
     if users.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<_> = users.iter().map(|u| (members::conversation_id.eq(id.0), members::user_id.eq(u.0))).collect();
-    let added: Vec<Uuid> = diesel::insert_into(members::table)
+    let rows: Vec<_> =
+        users.iter().map(|u| (members::conversation_id.eq(id.0), members::user_id.eq(u.as_str()))).collect();
+    let added: Vec<String> = diesel::insert_into(members::table)
         .values(&rows)
         .on_conflict_do_nothing()
         .returning(members::user_id)
         .get_results(conn)
         .await?;
-    Ok(added.into_iter().map(UserId).collect())
+    Ok(added.into_iter().map(UserId::from_canonical).collect())
 }
 
 /// Removes a member; if that leaves a group without any admin, its longest-standing member
 /// becomes one, so the group stays manageable.
-pub async fn remove_member(conn: &mut AsyncPgConnection, id: ConversationId, user: UserId) -> Result<bool, StoreError> {
+pub async fn remove_member(conn: &mut AsyncPgConnection, id: ConversationId, user: &UserId) -> Result<bool, StoreError> {
     conn.transaction(async |c| -> Result<bool, StoreError> {
-        let removed = diesel::delete(members::table.find((id.0, user.0))).execute(c).await?;
+        let removed = diesel::delete(members::table.find((id.0, user.as_str()))).execute(c).await?;
         if removed == 0 {
             return Ok(false);
         }
@@ -269,7 +267,7 @@ pub async fn remove_member(conn: &mut AsyncPgConnection, id: ConversationId, use
                (SELECT user_id FROM members WHERE conversation_id = $1 ORDER BY joined_at, user_id LIMIT 1) \
              AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND role IN ('owner', 'admin'))",
         )
-        .bind::<diesel::sql_types::Uuid, _>(id.0)
+        .bind::<diesel::sql_types::BigInt, _>(id.0)
         .execute(c)
         .await?;
         Ok(true)
@@ -277,22 +275,39 @@ pub async fn remove_member(conn: &mut AsyncPgConnection, id: ConversationId, use
     .await
 }
 
-pub async fn set_role(conn: &mut AsyncPgConnection, id: ConversationId, user: UserId, role: Role) -> Result<(), StoreError> {
-    diesel::update(members::table.find((id.0, user.0))).set(members::role.eq(role.as_str())).execute(conn).await?;
+pub async fn set_role(conn: &mut AsyncPgConnection, id: ConversationId, user: &UserId, role: Role) -> Result<(), StoreError> {
+    diesel::update(members::table.find((id.0, user.as_str()))).set(members::role.eq(role.as_str())).execute(conn).await?;
     Ok(())
 }
 
 pub async fn set_state(
     conn: &mut AsyncPgConnection,
     id: ConversationId,
-    user: UserId,
+    user: &UserId,
     state: MemberState,
 ) -> Result<(), StoreError> {
-    diesel::update(members::table.find((id.0, user.0))).set(members::state.eq(state.as_str())).execute(conn).await?;
+    diesel::update(members::table.find((id.0, user.as_str()))).set(members::state.eq(state.as_str())).execute(conn).await?;
     Ok(())
 }
 
 pub async fn delete(conn: &mut AsyncPgConnection, id: ConversationId) -> Result<(), StoreError> {
     diesel::delete(conversations::table.find(id.0)).execute(conn).await?;
     Ok(())
+}
+
+/// A DM's key: its two user ids in byte order, as the `conversations_dm_pair` index and the
+/// `dm_low < dm_high` check (both in the "C" collation) expect.
+fn dm_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a str, &'a str) {
+    if a.as_str() < b.as_str() { (a.as_str(), b.as_str()) } else { (b.as_str(), a.as_str()) }
+}
+
+/// The conversation a UUID named before ids became integers.
+pub async fn by_legacy_uuid(conn: &mut AsyncPgConnection, uuid: uuid::Uuid) -> Result<Option<ConversationId>, StoreError> {
+    let id: Option<i64> = conversations::table
+        .filter(conversations::legacy_uuid.eq(uuid))
+        .select(conversations::id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(id.map(ConversationId))
 }

@@ -3,9 +3,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::dsl::exists;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use chatwire_core::model::{MemberState, Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User};
 use chatwire_core::{ConversationId, MessageId, UserId};
@@ -26,7 +25,7 @@ pub async fn insert(
     kind: MessageKind,
     msg: &NewMessage,
 ) -> Result<Option<Sent>, StoreError> {
-    let sender_id = sender.map(|s| s.id.0);
+    let sender_id = sender.map(|s| s.id.as_str());
     let att = msg.attachment.as_ref();
     let is_member = exists(
         members::table.filter(
@@ -38,12 +37,12 @@ pub async fn insert(
     );
     let source = conversations::table
         .filter(conversations::id.eq(conversation.0))
-        // System messages (no sender) skip the membership check.
-        .filter(sender_id.is_none().into_sql::<Bool>().or(is_member))
+        // A system message records a change already made (its sender may just have left).
+        .filter((kind == MessageKind::System).into_sql::<Bool>().or(is_member))
         .select((
             conversations::id,
             conversations::last_seq + 1i64,
-            sender_id.into_sql::<Nullable<SqlUuid>>(),
+            sender_id.into_sql::<Nullable<Text>>(),
             kind.as_str().into_sql::<Text>(),
             msg.content.as_str().into_sql::<Text>(),
             att.map(|a| a.url.as_str()).into_sql::<Nullable<Text>>(),
@@ -81,7 +80,7 @@ pub async fn insert(
                 return Err(StoreError::Corrupt("client key conflict without a key".into()));
             };
             let row: MessageRow = messages::table
-                .filter(messages::sender_id.eq(sender.id.0).and(messages::client_key.eq(key)))
+                .filter(messages::sender_id.eq(sender.id.as_str()).and(messages::client_key.eq(key)))
                 .select(MessageRow::as_select())
                 .first(conn)
                 .await?;
@@ -144,7 +143,7 @@ pub async fn count_since(
     conversations: &[ConversationId],
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<i64, StoreError> {
-    let ids: Vec<Uuid> = conversations.iter().map(|c| c.0).collect();
+    let ids: Vec<i64> = conversations.iter().map(|c| c.0).collect();
     Ok(messages::table
         .filter(messages::conversation_id.eq_any(ids))
         .filter(messages::created_at.ge(since))
@@ -158,7 +157,7 @@ pub async fn count(conn: &mut AsyncPgConnection, conversation: ConversationId) -
 }
 
 /// The newest message of each conversation, found by its seq (unique per conversation).
-pub async fn last_messages(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Message>, StoreError> {
+pub async fn last_messages(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<Message>, StoreError> {
     let rows: Vec<MessageWithSender> = messages::table
         .inner_join(
             conversations::table.on(conversations::id
@@ -175,7 +174,7 @@ pub async fn last_messages(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result
 
 /// Messages unread by `viewer`: others' live, non-system messages above their read watermark.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn unread_by(viewer: Uuid) -> _ {
+fn unread_by(viewer: &str) -> _ {
     messages::table
         .inner_join(
             members::table.on(members::conversation_id.eq(messages::conversation_id).and(members::user_id.eq(viewer))),
@@ -187,8 +186,12 @@ fn unread_by(viewer: Uuid) -> _ {
 }
 
 /// Unread per conversation.
-pub async fn unread_counts(conn: &mut AsyncPgConnection, viewer: UserId, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, StoreError> {
-    let rows: Vec<(Uuid, i64)> = unread_by(viewer.0)
+pub async fn unread_counts(
+    conn: &mut AsyncPgConnection,
+    viewer: &UserId,
+    ids: &[i64],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let rows: Vec<(i64, i64)> = unread_by(viewer.as_str())
         .filter(messages::conversation_id.eq_any(ids))
         .group_by(messages::conversation_id)
         .select((messages::conversation_id, diesel::dsl::count_star()))
@@ -198,8 +201,8 @@ pub async fn unread_counts(conn: &mut AsyncPgConnection, viewer: UserId, ids: &[
 }
 
 /// Unread across every conversation the user can see (message requests included).
-pub async fn unread_total(conn: &mut AsyncPgConnection, viewer: UserId) -> Result<i64, StoreError> {
-    Ok(unread_by(viewer.0)
+pub async fn unread_total(conn: &mut AsyncPgConnection, viewer: &UserId) -> Result<i64, StoreError> {
+    Ok(unread_by(viewer.as_str())
         .filter(members::state.eq_any([MemberState::Active.as_str(), MemberState::Pending.as_str()]))
         .count()
         .get_result(conn)
@@ -234,16 +237,16 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: MessageId) -> Result<Messa
 pub async fn toggle_reaction(
     conn: &mut AsyncPgConnection,
     message: MessageId,
-    user: UserId,
+    user: &UserId,
     emoji: &str,
 ) -> Result<(ReactionChange, Vec<ReactionGroup>), StoreError> {
     conn.transaction(async |c| -> Result<(ReactionChange, Vec<ReactionGroup>), StoreError> {
-        let removed = diesel::delete(reactions::table.find((message.0, user.0, emoji))).execute(c).await?;
+        let removed = diesel::delete(reactions::table.find((message.0, user.as_str(), emoji))).execute(c).await?;
         let change = if removed > 0 {
             ReactionChange::Removed
         } else {
             diesel::insert_into(reactions::table)
-                .values((reactions::message_id.eq(message.0), reactions::user_id.eq(user.0), reactions::emoji.eq(emoji)))
+                .values((reactions::message_id.eq(message.0), reactions::user_id.eq(user.as_str()), reactions::emoji.eq(emoji)))
                 .on_conflict_do_nothing()
                 .execute(c)
                 .await?;
@@ -257,7 +260,7 @@ pub async fn toggle_reaction(
 
 /// Reactions grouped by emoji (in order of first use) for each message.
 async fn reaction_groups(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<ReactionGroup>>, StoreError> {
-    let rows: Vec<(i64, String, Uuid)> = reactions::table
+    let rows: Vec<(i64, String, String)> = reactions::table
         .filter(reactions::message_id.eq_any(ids))
         .order((reactions::message_id, reactions::created_at, reactions::user_id))
         .select((reactions::message_id, reactions::emoji, reactions::user_id))
@@ -269,9 +272,9 @@ async fn reaction_groups(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Ha
         match groups.iter_mut().find(|g| g.emoji == emoji) {
             Some(g) => {
                 g.count += 1;
-                g.users.push(UserId(user));
+                g.users.push(UserId::from_canonical(user));
             }
-            None => groups.push(ReactionGroup { emoji, count: 1, users: vec![UserId(user)] }),
+            None => groups.push(ReactionGroup { emoji, count: 1, users: vec![UserId::from_canonical(user)] }),
         }
     }
     Ok(out)

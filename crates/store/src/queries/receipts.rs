@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Bool, Nullable, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use chatwire_core::ports::WatermarkMove;
@@ -10,8 +10,8 @@ use crate::error::StoreError;
 diesel::define_sql_function! {
     /// `migrations/*_watermark_fn`: returns (seq, covered, at); seq is NULL when nothing moved.
     fn chatwire_advance_watermark(
-        conversation: SqlUuid,
-        user: SqlUuid,
+        conversation: BigInt,
+        user: Text,
         up_to: Nullable<BigInt>,
         read: Bool,
     ) -> Record<(Nullable<BigInt>, BigInt, Nullable<Timestamptz>)>;
@@ -30,11 +30,11 @@ pub async fn advance(
     conn: &mut AsyncPgConnection,
     which: Watermark,
     conversation: ConversationId,
-    user: UserId,
+    user: &UserId,
     up_to: Option<i64>,
 ) -> Result<Option<WatermarkMove>, StoreError> {
     let (seq, covered, at): (Option<i64>, i64, Option<DateTime<Utc>>) =
-        diesel::select(chatwire_advance_watermark(conversation.0, user.0, up_to, which == Watermark::Read))
+        diesel::select(chatwire_advance_watermark(conversation.0, user.as_str(), up_to, which == Watermark::Read))
             .get_result(conn)
             .await?;
     Ok(seq.zip(at).map(|(seq, at)| WatermarkMove { seq, covered, at }))

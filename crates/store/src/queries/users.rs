@@ -1,8 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use chatwire_core::UserId;
 use chatwire_core::model::{Profile, SearchScope, User};
@@ -13,7 +12,7 @@ use crate::schema::users;
 
 /// Creates the user, or refreshes the claims that changed. An unchanged profile writes nothing,
 /// so authenticating on every request costs a read, not a WAL write.
-pub async fn upsert(conn: &mut AsyncPgConnection, id: UserId, p: &Profile) -> Result<User, StoreError> {
+pub async fn upsert(conn: &mut AsyncPgConnection, id: &UserId, p: &Profile) -> Result<User, StoreError> {
     let written: Option<UserRow> = diesel::sql_query(
         "INSERT INTO users (id, username, email, display_name) \
          VALUES ($1, COALESCE($2, ''), COALESCE($3, ''), COALESCE($4, '')) \
@@ -24,7 +23,7 @@ pub async fn upsert(conn: &mut AsyncPgConnection, id: UserId, p: &Profile) -> Re
                (COALESCE($2, users.username), COALESCE($3, users.email), COALESCE($4, users.display_name)) \
          RETURNING id, username, email, display_name, avatar_url, last_seen",
     )
-    .bind::<SqlUuid, _>(id.0)
+    .bind::<Text, _>(id.as_str())
     .bind::<Nullable<Text>, _>(p.username.as_deref())
     .bind::<Nullable<Text>, _>(p.email.as_deref())
     .bind::<Nullable<Text>, _>(p.display_name.as_deref())
@@ -37,8 +36,8 @@ pub async fn upsert(conn: &mut AsyncPgConnection, id: UserId, p: &Profile) -> Re
     get(conn, id).await?.ok_or(StoreError::Query(diesel::result::Error::NotFound))
 }
 
-pub async fn get(conn: &mut AsyncPgConnection, id: UserId) -> Result<Option<User>, StoreError> {
-    let row = users::table.find(id.0).select(UserRow::as_select()).first(conn).await.optional()?;
+pub async fn get(conn: &mut AsyncPgConnection, id: &UserId) -> Result<Option<User>, StoreError> {
+    let row = users::table.find(id.as_str()).select(UserRow::as_select()).first(conn).await.optional()?;
     Ok(row.map(User::from))
 }
 
@@ -46,7 +45,7 @@ pub async fn get_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> Result<Ve
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    let ids: Vec<&str> = ids.iter().map(UserId::as_str).collect();
     let rows = users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(conn).await?;
     Ok(rows.into_iter().map(User::from).collect())
 }
@@ -65,7 +64,7 @@ pub async fn search(
     conn: &mut AsyncPgConnection,
     query: &str,
     scope: SearchScope,
-    exclude: UserId,
+    exclude: &UserId,
     limit: i64,
 ) -> Result<Vec<User>, StoreError> {
     let pattern = format!("%{}%", escape_like(query));
@@ -73,7 +72,7 @@ pub async fn search(
     // which keeps one prepared statement for both scopes.
     let other = if scope == SearchScope::Everything { pattern.clone() } else { String::new() };
     let rows = users::table
-        .filter(users::id.ne(exclude.0))
+        .filter(users::id.ne(exclude.as_str()))
         .filter(
             users::username
                 .ilike(&pattern)
@@ -88,8 +87,8 @@ pub async fn search(
     Ok(rows.into_iter().map(User::from).collect())
 }
 
-pub async fn set_last_seen(conn: &mut AsyncPgConnection, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
-    diesel::update(users::table.find(id.0)).set(users::last_seen.eq(at)).execute(conn).await?;
+pub async fn set_last_seen(conn: &mut AsyncPgConnection, id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id.as_str())).set(users::last_seen.eq(at)).execute(conn).await?;
     Ok(())
 }
 

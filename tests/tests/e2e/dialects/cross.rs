@@ -28,18 +28,19 @@ async fn threads_dotted_and_spherespace_clients_share_conversations() {
     let got = next_where(&mut bob_ws, "type", "chat.message").await;
     assert_eq!(got["message"]["content"], "hi bob");
     assert_eq!(got["message"]["id"], conf["created_msg_id"]);
-    let dm = got["message"]["conversation_id"].as_str().expect("id").to_owned();
+    let dm = got["message"]["conversation_id"].as_i64().expect("dotted: an integer conversation id");
 
     // dotted -> threads, in the same conversation.
     bob_ws.send(json!({"type": "chat.message", "conversation_id": dm, "content": "hi alice"})).await;
     let re = next_where(&mut alice_ws, "action", "re_message").await;
-    assert_eq!((re["message_body"].as_str(), re["sender_id"].as_str()), (Some("hi alice"), Some(bob.id.to_string().as_str())));
+    assert_eq!((re["message_body"].as_str(), re["sender_id"].as_i64()), (Some("hi alice"), Some(bob.id)));
 
     // spherespace -> threads: carol starts by username (a request for alice) and writes.
     let (status, conv) = cluster.post(2, &carol, "/api/conversations/", json!({"username": "alice"})).await;
     assert_eq!(status, 201);
-    let c2 = conv["id"].as_str().expect("id").to_owned();
-    carol_ws.send(json!({"type": "chat_message", "conversation_id": c2, "content": "hello from spherespace"})).await;
+    let c2_uuid = conv["id"].as_str().expect("spherespace: a UUID conversation id").to_owned();
+    let c2 = chatwire_core::ConversationId::from_uuid(c2_uuid.parse().expect("a UUID")).expect("a conversation's UUID name").0;
+    carol_ws.send(json!({"type": "chat_message", "conversation_id": c2_uuid, "content": "hello from spherespace"})).await;
     let re = next_where(&mut alice_ws, "action", "re_message").await;
     assert_eq!(re["message_body"], "hello from spherespace");
     // threads -> spherespace: alice answers by user id; the same DM is used (and carol hears it).
@@ -50,26 +51,26 @@ async fn threads_dotted_and_spherespace_clients_share_conversations() {
             break f;
         }
     };
-    assert_eq!(heard["conversation_id"], c2.as_str());
+    assert_eq!(heard["conversation_id"], c2_uuid.as_str());
     // Threads has no message requests: replying accepted carol's.
     let (_, pending) = cluster.get(0, &alice, "/api/v1/conversations?filter=requests").await;
     assert_eq!(pending, json!([]));
 
     // Each dialect's listing sees the same conversations.
     let (_, threads) = cluster.get(0, &alice, "/chat/user/threads/").await;
-    let mut ids: Vec<&str> = threads["entity"].as_array().expect("threads").iter().map(|t| t["id"].as_str().expect("id")).collect();
+    let mut ids: Vec<i64> = threads["entity"].as_array().expect("threads").iter().map(|t| t["id"].as_i64().expect("id")).collect();
     ids.sort();
-    let mut expected = vec![dm.as_str(), c2.as_str()];
+    let mut expected = vec![dm, c2];
     expected.sort();
     assert_eq!(ids, expected);
     bob_ws.send(json!({"type": "chat.get_messages", "conversation_id": dm})).await;
     let history = next_where(&mut bob_ws, "type", "chat.messages").await;
     let contents: Vec<&str> = history["messages"].as_array().expect("m").iter().map(|m| m["content"].as_str().expect("c")).collect();
     assert_eq!(contents, vec!["hi bob", "hi alice"]);
-    let (_, carols) = cluster.get(2, &carol, &format!("/api/conversations/{c2}/messages/")).await;
+    let (_, carols) = cluster.get(2, &carol, &format!("/api/conversations/{c2_uuid}/messages/")).await;
     let contents: Vec<&str> = carols.as_array().expect("m").iter().map(|m| m["content"].as_str().expect("c")).collect();
     assert_eq!(contents, vec!["hello from spherespace", "hi carol"]);
     // And the native API agrees.
     let (_, native) = cluster.get(1, &bob, "/api/v1/conversations").await;
-    assert_eq!(native[0]["conversation"]["id"], dm.as_str());
+    assert_eq!(native[0]["conversation"]["id"], dm);
 }

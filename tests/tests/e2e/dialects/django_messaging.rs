@@ -39,7 +39,7 @@ async fn every_endpoint_and_event_across_nodes() {
     let (status, group) = cluster.post(0, &alice, &format!("{API}/chats/"), json!({"chat_type": "group", "title": "Project Team", "member_ids": [bob.id]})).await;
     assert_eq!(status, 201, "{group}");
     assert_eq!((group["chat_type"].as_str(), group["title"].as_str()), (Some("group"), Some("Project Team")));
-    let gid = group["id"].as_str().expect("id").to_owned();
+    let gid = group["id"].as_i64().expect("an integer id");
     let (status, dm) = cluster.post(1, &bob, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [carol.id]})).await;
     assert_eq!((status, dm["chat_type"].as_str(), dm["title"].as_str()), (201, Some("dm"), Some("CAROL")));
 
@@ -77,7 +77,7 @@ async fn every_endpoint_and_event_across_nodes() {
     assert_eq!(read["marked_count"], 1, "the system messages are not counted");
     let (_, m) = cluster.get(0, &alice, &format!("{API}/messages/{mid}/")).await;
     assert_shape(&m, MESSAGE_EXAMPLE);
-    assert_eq!(m["chat"], gid.as_str());
+    assert_eq!(m["chat"], gid);
     assert_eq!(m["reactions"], json!([{"emoji": "👍", "count": 1, "users": [bob.id]}]));
     assert_eq!(m["read_by"], json!([bob.id]));
     let (_, again) = cluster.post(1, &bob, &format!("{API}/messages/{mid}/reactions/"), json!({"emoji": "👍"})).await;
@@ -96,7 +96,7 @@ async fn every_endpoint_and_event_across_nodes() {
     let (status, _) = cluster.post(0, &alice, &format!("{API}/chats/{gid}/typing/"), json!({"is_typing": true})).await;
     assert_eq!(status, 200);
     let ev = bob_ws.expect_type("typing").await;
-    assert_eq!((ev["user_id"].as_str(), ev["is_typing"].as_bool()), (Some(alice.id.to_string().as_str()), Some(true)));
+    assert_eq!((ev["user_id"].as_i64(), ev["is_typing"].as_bool()), (Some(alice.id), Some(true)));
 
     // Members: add (counting only new ones), remove.
     let (status, added) = cluster.post(0, &alice, &format!("{API}/chats/{gid}/members/add/"), json!({"user_ids": [carol.id, bob.id]})).await;
@@ -131,7 +131,7 @@ async fn message_pagination_edges() {
     let alice = cluster.user("alice").await;
     let bob = cluster.user("bob").await;
     let (_, dm) = cluster.post(0, &alice, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [bob.id]})).await;
-    let id = dm["id"].as_str().expect("id").to_owned();
+    let id = dm["id"].as_i64().expect("an integer id");
     let url = format!("{API}/chats/{id}/messages/");
 
     let (status, empty) = cluster.get(0, &alice, &url).await;
@@ -180,7 +180,7 @@ async fn the_authorization_matrix_in_the_documents_shapes() {
     let member = cluster.user("member").await;
     let stranger = cluster.user("stranger").await;
     let (_, group) = cluster.post(0, &owner, &format!("{API}/chats/"), json!({"chat_type": "group", "title": "g", "member_ids": [member.id]})).await;
-    let gid = group["id"].as_str().expect("id").to_owned();
+    let gid = group["id"].as_i64().expect("an integer id");
     let (_, m) = cluster.post(0, &owner, &format!("{API}/chats/{gid}/messages/"), json!({"content": "mine"})).await;
     let mid = m["id"].as_i64().expect("id");
     let mut stranger_ws = events(&cluster, 1, &stranger).await;

@@ -8,7 +8,7 @@ use super::assert_shape;
 
 const API: &str = "/api/v1.0/chat";
 
-async fn room_socket(cluster: &TestCluster, node: usize, user: &TestUser, room: &str) -> WsClient {
+async fn room_socket(cluster: &TestCluster, node: usize, user: &TestUser, room: i64) -> WsClient {
     let mut ws = WsClient::connect(&cluster.node(node).ws_url(&format!("/ws/chat/{room}/"), &user.token)).await.expect("socket");
     let hello = ws.expect_type("connection_established").await;
     assert_shape(&hello, r#"{"type": "connection_established", "room_id": 1, "user_id": 123, "timestamp": "t",
@@ -35,16 +35,16 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     // Get or create the room (the contract's addition), twice: one room.
     let (status, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
     assert_eq!(status, 200, "{room}");
-    let id = room["id"].as_str().expect("id").to_owned();
+    let id = room["id"].as_i64().expect("an integer id");
     let (_, again) = cluster.post(1, &bob, &format!("{API}/rooms/"), json!({"user_id": alice.id})).await;
-    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["id"], id);
 
-    let mut a = room_socket(&cluster, 0, &alice, &id).await;
-    let mut b = room_socket(&cluster, 1, &bob, &id).await;
+    let mut a = room_socket(&cluster, 0, &alice, id).await;
+    let mut b = room_socket(&cluster, 1, &bob, id).await;
     // Bob came online after alice: she is told.
     let online = a.expect_type("user_status_change").await;
     assert_shape(&online, r#"{"type": "user_status_change", "user_id": 789, "username": "j", "is_online": true, "last_seen": "t"}"#);
-    assert_eq!((online["user_id"].as_str(), online["is_online"].as_bool()), (Some(bob.id.to_string().as_str()), Some(true)));
+    assert_eq!((online["user_id"].as_i64(), online["is_online"].as_bool()), (Some(bob.id), Some(true)));
 
     // A message with a temp_id; a retry of the same temp_id does not duplicate.
     a.send(json!({"type": "message", "content": "Hello, world!", "temp_id": "temp_1", "timestamp": "2024-12-25T10:30:00Z"})).await;
@@ -67,7 +67,7 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     assert_eq!((upd["message_id"].as_i64(), upd["status"].as_str()), (Some(mid), Some("delivered")));
     b.send(json!({"type": "message_read", "message_id": mid})).await;
     let upd = a.expect_type("message_status_update").await;
-    assert_eq!((upd["status"].as_str(), upd["updated_by"].as_str()), (Some("read"), Some(bob.id.to_string().as_str())));
+    assert_eq!((upd["status"].as_str(), upd["updated_by"].as_i64()), (Some("read"), Some(bob.id)));
 
     // Typing on and off.
     b.send(json!({"type": "typing_on", "timestamp": "t"})).await;
@@ -152,15 +152,15 @@ async fn strangers_get_nothing_and_learn_nothing() {
     let (alice, bob, _) = cluster.alice_and_bob().await;
     let eve = cluster.user("eve").await;
     let (_, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
-    let id = room["id"].as_str().expect("id").to_owned();
-    let missing = uuid::Uuid::new_v4();
+    let id = room["id"].as_i64().expect("an integer id");
+    let missing = id + 1000;
     for path in [format!("{API}/rooms/{id}/"), format!("{API}/rooms/{missing}/"), format!("{API}/rooms/{id}/messages/"), format!("{API}/rooms/{id}/health/")] {
         let (status, body) = cluster.get(1, &eve, &path).await;
         assert_eq!((status, body), (404, json!({"detail": "Not found."})), "{path}");
     }
     let (status, _) = cluster.post(1, &eve, &format!("{API}/messages/"), json!({"room": id, "content": "x"})).await;
     assert_eq!(status, 404);
-    for room in [id.clone(), missing.to_string()] {
+    for room in [id, missing] {
         match WsClient::connect(&cluster.node(1).ws_url(&format!("/ws/chat/{room}/"), &eve.token)).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
             other => panic!("a stranger's socket was not refused: {:?}", other.map(|_| "socket")),
@@ -172,9 +172,13 @@ async fn strangers_get_nothing_and_learn_nothing() {
     assert_eq!(resp.status(), 401);
     // A group is not a room.
     let (_, group) = cluster.post(0, &alice, "/api/v1/conversations/groups", json!({"title": "g", "member_ids": [bob.id]})).await;
-    let gid = group["conversation"]["id"].as_str().expect("id");
+    let gid = group["conversation"]["id"].as_i64().expect("an integer id");
     let (status, _) = cluster.get(0, &alice, &format!("{API}/rooms/{gid}/")).await;
     assert_eq!(status, 404);
+    match WsClient::connect(&cluster.node(0).ws_url(&format!("/ws/chat/{gid}/"), &alice.token)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404, "a group's socket"),
+        other => panic!("a group's room socket was not refused: {:?}", other.map(|_| "socket")),
+    }
     let _ = Value::Null;
 }
 
@@ -188,10 +192,10 @@ async fn reconnect_is_suggested_before_server_side_closes() {
     .await;
     let (alice, bob, _) = cluster.alice_and_bob().await;
     let (_, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
-    let id = room["id"].as_str().expect("id").to_owned();
+    let id = room["id"].as_i64().expect("an integer id");
 
     // A client that stops answering (it reads nothing, so it never pongs).
-    let mut silent = room_socket(&cluster, 0, &alice, &id).await;
+    let mut silent = room_socket(&cluster, 0, &alice, id).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let frames = silent.drain(Duration::from_secs(3)).await;
     let suggested = frames.iter().find(|f| f["type"] == "reconnect_suggested").cloned().expect("reconnect_suggested");
@@ -200,7 +204,7 @@ async fn reconnect_is_suggested_before_server_side_closes() {
     assert!(silent.closed.is_some(), "and the socket is closed");
 
     // A node shutting down.
-    let mut ws = room_socket(&cluster, 0, &bob, &id).await;
+    let mut ws = room_socket(&cluster, 0, &bob, id).await;
     let mut node = cluster.nodes.remove(0);
     let stop = tokio::spawn(async move { node.stop().await });
     let frames = ws.drain(Duration::from_secs(5)).await;

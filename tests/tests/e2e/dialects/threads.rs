@@ -45,14 +45,14 @@ async fn socket_and_rest_work_as_documented_across_nodes() {
     let conf = next_action(&mut a, "conf_message").await;
     assert_shape(&conf, r#"{"sender_id": "a", "receiver_id": "b", "message_body": "do me 2k fast",
         "timestamp": "2024-12-23T05:25:14.763401+00:00", "created_msg_id": 3, "action": "conf_message"}"#);
-    assert_eq!((conf["sender_id"].as_str(), conf["receiver_id"].as_str()), (Some(alice.id.to_string().as_str()), Some(bob.id.to_string().as_str())));
+    assert_eq!((conf["sender_id"].as_i64(), conf["receiver_id"].as_i64()), (Some(alice.id), Some(bob.id)));
     assert!(conf["timestamp"].as_str().expect("ts").ends_with("+00:00"), "Python isoformat: {conf}");
     for device in [&mut b_phone, &mut b_laptop] {
         let re = next_action(device, "re_message").await;
         assert_shape(&re, r#"{"message_body": "hello", "sender_id": "96", "receiver_id": "87",
             "timestamp": "2024-06-17T12:48:28.228342+00:00", "created_msg_id": 34, "action": "re_message"}"#);
         assert_eq!(re["created_msg_id"], conf["created_msg_id"]);
-        assert_eq!(re["receiver_id"], bob.id.to_string());
+        assert_eq!(re["receiver_id"], bob.id);
     }
     // Bob answers from the laptop: alice gets re_message, his phone a conf_message.
     b_laptop.send(json!({"action": "chat_message", "message_body": "ok", "receiver_id": alice.id})).await;
@@ -74,7 +74,7 @@ async fn socket_and_rest_work_as_documented_across_nodes() {
     assert_eq!(messages[0]["receiver"]["username"], "bob");
     assert_eq!(messages[0]["seen"], false);
     // `seen` follows read state (bob reads through any dialect; here the native API).
-    let thread = messages[0]["thread"].as_str().expect("thread").to_owned();
+    let thread = messages[0]["thread"].as_i64().expect("the thread id is an integer");
     cluster.post(1, &bob, &format!("/api/v1/conversations/{thread}/read"), json!({})).await;
     let (_, body) = cluster.get(0, &alice, &format!("/chat/messages/{}/", bob.id)).await;
     assert_eq!(body["entity"]["messages"][0]["seen"], true);
@@ -98,7 +98,7 @@ async fn socket_and_rest_work_as_documented_across_nodes() {
 async fn errors_in_the_envelope_and_on_the_socket() {
     let cluster = TestCluster::start(1).await;
     let alice = cluster.user("alice").await;
-    for bad in ["not-a-uuid".to_owned(), uuid::Uuid::new_v4().to_string(), alice.id.to_string()] {
+    for bad in ["not-a-uuid".to_owned(), uuid::Uuid::new_v4().to_string(), "999999".to_owned(), alice.id.to_string()] {
         let (status, body) = cluster.get(0, &alice, &format!("/chat/messages/{bad}/")).await;
         assert_eq!(status, 404, "{bad}");
         assert_eq!(body, json!({"status": "failure", "entity": null, "message": "Invalid recipient", "success": false}));
@@ -114,6 +114,10 @@ async fn errors_in_the_envelope_and_on_the_socket() {
     assert_eq!((e["code"].as_str(), e["request_action"].as_str()), (Some("unknown_type"), Some("dance")));
     a.send(json!({"action": "chat_message", "message_body": "hi", "receiver_id": uuid::Uuid::new_v4()})).await;
     assert_eq!(next_action(&mut a, "error").await["code"], "not_found");
+    a.send(json!({"action": "chat_message", "message_body": "hi", "receiver_id": 999_999})).await;
+    assert_eq!(next_action(&mut a, "error").await["code"], "not_found", "an unknown integer id");
+    a.send(json!({"action": "chat_message", "message_body": "hi", "receiver_id": [1]})).await;
+    assert_eq!(next_action(&mut a, "error").await["code"], "invalid_frame", "a malformed id");
     a.send(json!({"action": "chat_message", "message_body": "x".repeat(1001), "receiver_id": alice.id})).await;
     assert_eq!(next_action(&mut a, "error").await["code"], "invalid", "not to oneself");
     let bob = cluster.user("bob").await;

@@ -44,11 +44,11 @@ async fn messages(req: HttpRequest, state: web::Data<AppState>, uid: web::Path<S
         Err(resp) => return resp,
     };
     let Ok(other) = uid.parse::<UserId>() else { return invalid_recipient() };
-    if other == actor.id() {
+    if other == *actor.id() {
         return invalid_recipient();
     }
     let svc = &state.service;
-    match svc.user(other).await {
+    match svc.user(other.clone()).await {
         Ok(_) => {}
         Err(CoreError::NotFound(_)) => return invalid_recipient(),
         Err(e) => return failure(&e.into()),

@@ -2,13 +2,14 @@
 //! `conf_message` to the sender and `re_message` to every device of the receiver.
 use std::collections::HashMap;
 
-use chatwire_core::model::{ConversationKind, NewMessage};
+use chatwire_core::model::NewMessage;
+use chatwire_core::service::Requests;
 use chatwire_core::ports::ListFilter;
 use chatwire_core::{ConversationId, CoreError, Event, UserId};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::threads::{self, ClientFrame, ServerFrame};
 
-use super::socket::{Dialect, SocketCore};
+use crate::socket::{Dialect, SocketCore, SocketError};
 
 /// Threads are DMs: per conversation, the other user (`None` for a group, which has no frame here).
 #[derive(Default)]
@@ -20,13 +21,11 @@ impl Threads {
     /// The other user of a DM, looked up once per conversation.
     async fn peer(&mut self, core: &SocketCore, conversation: ConversationId) -> Option<UserId> {
         if let Some(peer) = self.peers.get(&conversation) {
-            return *peer;
+            return peer.clone();
         }
         let view = core.state.service.conversation(&core.actor, conversation).await.ok()?;
-        let peer = (view.conversation.kind == ConversationKind::Dm)
-            .then(|| view.members.iter().find(|m| m.user.id != core.actor.id()).map(|m| m.user.id))
-            .flatten();
-        self.peers.insert(conversation, peer);
+        let peer = view.peer(core.actor.id()).map(|m| m.user.id.clone());
+        self.peers.insert(conversation, peer.clone());
         peer
     }
 }
@@ -44,16 +43,14 @@ impl Dialect for Threads {
 
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
         let ClientFrame::ChatMessage { message_body, receiver_id } = frame;
-        let state = core.state.clone();
-        let svc = &state.service;
         // "Addresses a DM by the other user's id, creating the thread on first message."
-        let view = svc.open_dm(&core.actor, receiver_id, false).await?;
+        let view = core.state.service.open_dm(&core.actor, receiver_id.clone(), false).await?;
         let conversation = view.conversation.id;
-        self.peers.insert(conversation, Some(receiver_id));
-        let sent = svc.send_message_accepting(&core.actor, conversation, NewMessage { content: message_body, ..NewMessage::default() }).await?;
-        core.seen.first_time(conversation, sent.message.seq);
+        self.peers.insert(conversation, Some(receiver_id.clone()));
+        let msg = NewMessage { content: message_body, ..NewMessage::default() };
+        let sent = core.send_message(conversation, msg, Requests::ReplyAccepts).await?;
         Ok(Some(threads::encode(&ServerFrame::Conf {
-            sender_id: core.actor.id(),
+            sender_id: core.actor.id().clone(),
             receiver_id,
             message_body: sent.message.content,
             timestamp: threads::isoformat(&sent.message.created_at),
@@ -61,10 +58,10 @@ impl Dialect for Threads {
         })))
     }
 
-    fn error(&self, _reference: Option<&str>, frame_type: Option<&str>, code: &str, message: &str) -> String {
+    fn error(&self, _reference: Option<&str>, frame_type: Option<&str>, error: &SocketError) -> String {
         threads::encode(&ServerFrame::Error {
-            code: code.to_owned(),
-            message: message.to_owned(),
+            code: error.code().to_owned(),
+            message: error.message(),
             request_action: frame_type.map(str::to_owned),
         })
     }
@@ -73,9 +70,7 @@ impl Dialect for Threads {
         // Learn the peers of existing DMs in one go rather than one lookup each later.
         if let Ok(views) = core.state.service.list_conversations(&core.actor, ListFilter::Visible).await {
             for view in views {
-                let peer = (view.conversation.kind == ConversationKind::Dm)
-                    .then(|| view.members.iter().find(|m| m.user.id != core.actor.id()).map(|m| m.user.id))
-                    .flatten();
+                let peer = view.peer(core.actor.id()).map(|m| m.user.id.clone());
                 self.peers.insert(view.conversation.id, peer);
             }
         }
@@ -84,9 +79,9 @@ impl Dialect for Threads {
 
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String> {
         let Event::MessageCreated { message } = event else { return None };
-        let sender = message.sender.as_ref()?.id;
+        let sender = message.sender.as_ref()?.id.clone();
         let peer = self.peer(core, message.conversation_id).await?;
-        let me = core.actor.id();
+        let me = core.actor.id().clone();
         let (timestamp, body, id) = (threads::isoformat(&message.created_at), message.content.clone(), message.id.0);
         let frame = if sender == me {
             // Sent from another of my devices: confirm it here too.
@@ -95,9 +90,5 @@ impl Dialect for Threads {
             ServerFrame::Re { message_body: body, sender_id: sender, receiver_id: me, timestamp, created_msg_id: id }
         };
         Some(threads::encode(&frame))
-    }
-
-    fn resync(&self) -> Option<String> {
-        None
     }
 }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::body::{self, BodyError};
-use super::drf::{self, Refusal};
-use super::paging;
+use crate::drf::body::{self, BodyError};
+use crate::drf::{self, Refusal};
+use crate::drf::paging;
 use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -123,11 +123,11 @@ async fn create_chat(req: HttpRequest, state: web::Data<AppState>, payload: web:
     let view = match new.chat_type.as_deref().unwrap_or("group") {
         "group" => core(svc.create_group(&actor, &new.title, &new.member_ids).await)?,
         "dm" => {
-            let others: Vec<_> = new.member_ids.iter().filter(|id| **id != actor.id()).collect();
+            let others: Vec<_> = new.member_ids.iter().filter(|id| *id != actor.id()).collect();
             let [other] = others.as_slice() else {
                 return Err(invalid("member_ids", "A dm needs exactly one other member."));
             };
-            core(svc.open_dm(&actor, **other, false).await)?
+            core(svc.open_dm(&actor, (*other).clone(), false).await)?
         }
         _ => return Err(invalid("chat_type", "Must be \"dm\" or \"group\".")),
     };

@@ -1,20 +1,40 @@
 //! The `rooms` socket, one per room at `/ws/chat/{room_id}/` (specs/004): messages with
 //! idempotent `temp_id`s, typing, the sent -> delivered -> read status flow, presence, the
-//! server's heartbeat, connection checks and health checks.
+//! server's heartbeat, connection checks and health checks. Besides the documented frames it
+//! takes the real Flutter client's `chat_message`, `typing` and `mark_read`.
 use std::collections::BTreeMap;
 
-use chatwire_core::model::{ConversationView, NewMessage};
-use chatwire_core::{ConversationId, CoreError, Event, MessageId};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chatwire_core::model::{ConversationKind, ConversationView, Message, NewMessage};
+use chatwire_core::service::Requests;
+use chatwire_core::{ConversationId, CoreError, Event, MessageId, UserId};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::rooms::{self, ClientFrame, LiveMessage, ServerFrame, Status, delivery_id, recipient, status};
 use chrono::Utc;
 
-use super::socket::{Dialect, SocketCore};
+use crate::error::ApiError;
+use crate::socket::{CloseWhy, Dialect, Room, SocketCore, SocketError};
+use crate::state::AppState;
 
 /// How many of the user's own recent messages a socket loads at start to follow their status.
 const TRACKED_AT_START: i64 = 200;
 /// Own messages whose status is followed; the oldest are dropped beyond this.
 const TRACKED_MAX: usize = 1000;
+
+/// `GET /ws/chat/{room_id}/?token=<jwt>`: the socket for one room. A room the caller is not in,
+/// or a group (groups are not rooms), is refused like one that does not exist: 404 before the
+/// upgrade.
+pub(crate) async fn open(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    room_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::from(CoreError::NotFound("room"));
+    let room: ConversationId = room_id.parse().map_err(|_| not_found())?;
+    let dialect = Rooms::new(room, state.settings.limits.max_message_chars, state.settings.max_reconnect_attempts);
+    crate::socket::upgrade(&req, body, state, dialect).await
+}
 
 pub(crate) struct Rooms {
     room: ConversationId,
@@ -42,7 +62,7 @@ impl Rooms {
 
     /// The other side's watermark reached `seq` with `reached`: status updates for every own
     /// message it newly covers.
-    async fn advance(&mut self, core: &mut SocketCore, seq: i64, reached: Status, by: chatwire_core::UserId) {
+    async fn advance(&mut self, core: &mut SocketCore, seq: i64, reached: Status, by: &UserId) {
         let now = Utc::now();
         let covered: Vec<i64> = self.mine.range(..=seq).filter(|(_, (_, s))| *s < reached).map(|(k, _)| *k).collect();
         for k in covered {
@@ -52,22 +72,31 @@ impl Rooms {
             } else {
                 self.mine.insert(k, (id, reached));
             }
-            let frame = ServerFrame::MessageStatusUpdate { message_id: id, status: reached, timestamp: now, updated_by: by };
+            let frame = ServerFrame::MessageStatusUpdate { message_id: id, status: reached, timestamp: now, updated_by: by.clone() };
             if !core.send(rooms::encode(&frame)).await {
                 return;
             }
         }
     }
 
-    fn load_mine(&mut self, view: &ConversationView, messages: &[chatwire_core::model::Message], me: chatwire_core::UserId) {
+    fn load_mine(&mut self, view: &ConversationView, messages: &[Message], me: &UserId) {
         for m in messages.iter().filter(|m| m.sender_id() == Some(me)) {
             self.track(m.seq, m.id.0, status(m, recipient(view, m)));
         }
     }
 
+    /// Sends a message to the room; a `temp_id` is the idempotency key, so a retried send returns
+    /// the original.
+    async fn send(&mut self, core: &mut SocketCore, content: String, temp_id: Option<String>) -> Result<ServerFrame, CoreError> {
+        let msg = NewMessage { content, client_key: temp_id.clone(), ..NewMessage::default() };
+        let sent = core.send_message(self.room, msg, Requests::ReplyAccepts).await?;
+        self.track(sent.message.seq, sent.message.id.0, Status::Sent);
+        Ok(ServerFrame::Message { delivery_id: delivery_id(&sent.message), message: LiveMessage::new(&sent.message, temp_id) })
+    }
+
     /// The seq of a message named by a receipt, which must be in this room.
-    async fn seq_of(&self, core: &SocketCore, id: i64) -> Result<i64, CoreError> {
-        let m = core.state.service.message(&core.actor, MessageId(id)).await?;
+    async fn seq_of(&self, core: &SocketCore, id: MessageId) -> Result<i64, CoreError> {
+        let m = core.state.service.message(&core.actor, id).await?;
         if m.conversation_id != self.room {
             return Err(CoreError::NotFound("message"));
         }
@@ -78,8 +107,9 @@ impl Rooms {
 impl Dialect for Rooms {
     type Frame = ClientFrame;
 
-    fn room(&self) -> Option<ConversationId> {
-        Some(self.room)
+    fn room(&self) -> Option<Room> {
+        // Rooms are DMs: a group's id is refused like a room that does not exist.
+        Some(Room { id: self.room, kind: Some(ConversationKind::Dm) })
     }
 
     fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
@@ -91,31 +121,23 @@ impl Dialect for Rooms {
     }
 
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
-        let state = core.state.clone();
-        let svc = &state.service;
         let room = self.room;
         let reply = match frame {
-            ClientFrame::Message { content, temp_id } => {
-                // The temp_id is the idempotency key: a retried send returns the original.
-                let msg = NewMessage { content, client_key: temp_id.clone(), ..NewMessage::default() };
-                let sent = svc.send_message_accepting(&core.actor, room, msg).await?;
-                core.seen.first_time(room, sent.message.seq);
-                self.track(sent.message.seq, sent.message.id.0, Status::Sent);
-                ServerFrame::Message { delivery_id: delivery_id(&sent.message), message: LiveMessage::new(&sent.message, temp_id) }
-            }
-            ClientFrame::TypingOn {} | ClientFrame::TypingOff {} => {
-                let on = matches!(frame, ClientFrame::TypingOn {});
-                svc.typing(&core.actor, room, on).await?;
+            ClientFrame::Message { content, temp_id } => self.send(core, content, temp_id).await?,
+            ClientFrame::ChatMessage { message } => self.send(core, message, None).await?,
+            ClientFrame::TypingOn {} | ClientFrame::TypingOff {} | ClientFrame::Typing { .. } => {
+                let on = matches!(frame, ClientFrame::TypingOn {} | ClientFrame::Typing { is_typing: true });
+                core.state.service.typing(&core.actor, room, on).await?;
                 return Ok(None);
             }
-            ClientFrame::MessageRead { message_id } => {
+            ClientFrame::MessageRead { message_id } | ClientFrame::MarkRead { message_id } => {
                 let seq = self.seq_of(core, message_id).await?;
-                svc.mark_read(&core.actor, room, Some(seq)).await?;
+                core.state.service.mark_read(&core.actor, room, Some(seq)).await?;
                 return Ok(None);
             }
             ClientFrame::MessageDelivered { message_id } => {
                 let seq = self.seq_of(core, message_id).await?;
-                svc.mark_delivered(&core.actor, room, Some(seq)).await?;
+                core.state.service.mark_delivered(&core.actor, room, Some(seq)).await?;
                 return Ok(None);
             }
             ClientFrame::Ping {} => {
@@ -134,17 +156,16 @@ impl Dialect for Rooms {
         Ok(Some(rooms::encode(&reply)))
     }
 
-    fn error(&self, _reference: Option<&str>, _frame_type: Option<&str>, code: &str, message: &str) -> String {
-        let message = if code == "too_long" {
-            format!("Message too long (max {} characters)", self.max_chars)
-        } else {
-            message.to_owned()
+    fn error(&self, _reference: Option<&str>, _frame_type: Option<&str>, error: &SocketError) -> String {
+        let message = match error {
+            SocketError::Core(CoreError::TooLong { .. }) => format!("Message too long (max {} characters)", self.max_chars),
+            other => other.message(),
         };
         rooms::encode(&ServerFrame::Error { message, timestamp: Utc::now() })
     }
 
     async fn greeting(&mut self, core: &mut SocketCore) -> Option<String> {
-        let svc = core.state.service.clone();
+        let svc = &core.state.service;
         if let (Ok(view), Ok(recent)) = (
             svc.conversation(&core.actor, self.room).await,
             svc.history(&core.actor, self.room, TRACKED_AT_START).await,
@@ -154,7 +175,7 @@ impl Dialect for Rooms {
         let s = &core.state.settings;
         Some(rooms::encode(&ServerFrame::ConnectionEstablished {
             room_id: self.room,
-            user_id: core.actor.id(),
+            user_id: core.actor.id().clone(),
             timestamp: Utc::now(),
             heartbeat_interval: s.heartbeat_interval_secs,
             connection_timeout: s.connection_timeout_secs,
@@ -165,27 +186,30 @@ impl Dialect for Rooms {
         if event.conversation_id() != Some(self.room) {
             return None;
         }
-        let me = core.actor.id();
+        let me = core.actor.id().clone();
         let frame = match event {
             Event::MessageCreated { message } => {
-                if message.sender_id() == Some(me) {
+                if message.sender_id() == Some(&me) {
                     self.track(message.seq, message.id.0, Status::Sent);
                 }
                 ServerFrame::Message { delivery_id: delivery_id(message), message: LiveMessage::new(message, None) }
             }
             Event::Delivered { user, seq, .. } if user.id != me => {
-                self.advance(core, *seq, Status::Delivered, user.id).await;
+                self.advance(core, *seq, Status::Delivered, &user.id).await;
                 return None;
             }
             Event::Read { user, seq, .. } if user.id != me => {
-                self.advance(core, *seq, Status::Read, user.id).await;
+                self.advance(core, *seq, Status::Read, &user.id).await;
                 return None;
             }
-            Event::Typing { user, is_typing, at, .. } if user.id != me => {
-                ServerFrame::Typing { user_id: user.id, username: user.username.clone(), is_typing: *is_typing, timestamp: *at }
-            }
+            Event::Typing { user, is_typing, at, .. } if user.id != me => ServerFrame::Typing {
+                user_id: user.id.clone(),
+                username: user.username.clone(),
+                is_typing: *is_typing,
+                timestamp: *at,
+            },
             Event::Presence { user, is_online, last_seen, .. } if user.id != me => ServerFrame::UserStatusChange {
-                user_id: user.id,
+                user_id: user.id.clone(),
                 username: user.username.clone(),
                 is_online: *is_online,
                 last_seen: *last_seen,
@@ -203,18 +227,14 @@ impl Dialect for Rooms {
         Some(rooms::encode(&frame))
     }
 
-    fn resync(&self) -> Option<String> {
-        None
-    }
-
     fn heartbeat(&mut self, _core: &SocketCore) -> Option<String> {
         self.sequence += 1;
         Some(rooms::encode(&ServerFrame::Ping { timestamp: Utc::now(), sequence: self.sequence }))
     }
 
-    fn farewell(&self, reason: &str) -> Option<String> {
+    fn farewell(&self, why: CloseWhy) -> Option<String> {
         Some(rooms::encode(&ServerFrame::ReconnectSuggested {
-            reason: reason.to_owned(),
+            reason: why.as_str().to_owned(),
             attempts: 0,
             max_attempts: self.max_reconnect_attempts,
         }))

@@ -50,7 +50,7 @@ pub async fn open_dm(
     state: web::Data<AppState>,
     body: web::Json<OpenDm>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.service.open_dm(&actor, body.user_id, body.as_request).await?))
+    Ok(HttpResponse::Ok().json(state.service.open_dm(&actor, body.user_id.clone(), body.as_request).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,11 +1,13 @@
-//! The `dotted` dialect on `/ws/chat/` (specs/002): every call is a `chat.*` frame on the socket.
+//! The `dotted` dialect on `/ws/chat/` (specs/002): every call is a `chat.*` frame on the socket,
+//! plus `chat.delivered` that its real client's later versions send.
 use chatwire_core::model::{NewMessage, SearchScope};
 use chatwire_core::ports::ListFilter;
+use chatwire_core::service::Requests;
 use chatwire_core::{CoreError, Event};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::dotted::{self, ClientFrame, MessageOut, ServerFrame, UserRef};
 
-use super::socket::{Dialect, SocketCore};
+use crate::socket::{Dialect, SocketCore, SocketError};
 
 /// `chat.get_messages` returns "full message history": at most this many newest messages.
 const HISTORY_CAP: i64 = 1000;
@@ -26,14 +28,13 @@ impl Dialect for Dotted {
     }
 
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
-        let state = core.state.clone();
-        let svc = &state.service;
+        let svc = &core.state.service;
         let actor = &core.actor;
         let reply = match frame {
             ClientFrame::Message { conversation_id, content } => {
-                let sent = svc.send_message_accepting(actor, conversation_id, NewMessage { content, ..NewMessage::default() }).await?;
                 // The document's "echo": the sender gets the broadcast frame once, now.
-                core.seen.first_time(sent.message.conversation_id, sent.message.seq);
+                let msg = NewMessage { content, ..NewMessage::default() };
+                let sent = core.send_message(conversation_id, msg, Requests::ReplyAccepts).await?;
                 ServerFrame::Message { message: MessageOut::from(&sent.message) }
             }
             ClientFrame::Typing { receiver_id, is_typing } => {
@@ -43,6 +44,11 @@ impl Dialect for Dotted {
             }
             ClientFrame::Read { conversation_id } => {
                 svc.mark_read(actor, conversation_id, None).await?;
+                return Ok(None);
+            }
+            ClientFrame::Delivered { message_id } => {
+                let message = svc.message(actor, message_id).await?;
+                svc.mark_delivered(actor, message.conversation_id, Some(message.seq)).await?;
                 return Ok(None);
             }
             ClientFrame::SearchUser { keyword } => {
@@ -61,35 +67,25 @@ impl Dialect for Dotted {
         Ok(Some(dotted::encode(&reply)))
     }
 
-    fn error(&self, _reference: Option<&str>, frame_type: Option<&str>, code: &str, message: &str) -> String {
+    fn error(&self, _reference: Option<&str>, frame_type: Option<&str>, error: &SocketError) -> String {
         dotted::encode(&ServerFrame::Error {
-            code: code.to_owned(),
-            message: message.to_owned(),
+            code: error.code().to_owned(),
+            message: error.message(),
             request_type: frame_type.map(str::to_owned),
         })
-    }
-
-    async fn greeting(&mut self, _core: &mut SocketCore) -> Option<String> {
-        // The document's server says nothing until asked.
-        None
     }
 
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String> {
         let frame = match event {
             Event::MessageCreated { message } => ServerFrame::Message { message: MessageOut::from(message) },
-            Event::Typing { user, is_typing, .. } if user.id != core.actor.id() => {
-                ServerFrame::Typing { sender_id: user.id, is_typing: *is_typing }
+            Event::Typing { user, is_typing, .. } if user.id != *core.actor.id() => {
+                ServerFrame::Typing { sender_id: user.id.clone(), is_typing: *is_typing }
             }
             Event::Read { conversation_id, user, .. } => {
-                ServerFrame::Read { conversation_id: *conversation_id, reader_id: user.id }
+                ServerFrame::Read { conversation_id: *conversation_id, reader_id: user.id.clone() }
             }
             _ => return None,
         };
         Some(dotted::encode(&frame))
-    }
-
-    fn resync(&self) -> Option<String> {
-        // The document has no way to say "you may have missed messages"; clients refetch on reconnect.
-        None
     }
 }

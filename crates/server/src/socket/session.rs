@@ -1,6 +1,11 @@
 //! The socket loop every dialect shares: frames in, events out, heartbeats, slow-consumer and
 //! shutdown handling, membership following and exactly-once message delivery. A dialect only
 //! decodes its frames, handles them through the service, and encodes events (see [`Dialect`]).
+//!
+//! What every dialect would otherwise have to remember lives here: a send made through
+//! [`SocketCore::send_message`] is never echoed twice on the sending socket; errors reach the
+//! dialect typed ([`SocketError`]), as do close reasons ([`CloseWhy`]); and a dialect with no way
+//! to say "you may have missed events" has its socket closed for a reconnect ([`Resync`]).
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,22 +14,113 @@ use chrono::{DateTime, Utc};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use chatwire_bus::{Outbound, Subscription};
-use chatwire_core::model::MemberState;
+use chatwire_core::model::{ConversationKind, MemberState, NewMessage, Sent};
 use chatwire_core::seen::SeenSeqs;
-use chatwire_core::service::Actor;
+use chatwire_core::service::{Actor, Requests};
 use chatwire_core::{Channel, ConversationId, CoreError, Event};
 use chatwire_protocol::DecodeError;
 use futures_util::FutureExt;
 
 use super::WRITE_TIMEOUT;
+use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Why a frame could not be served; the dialect renders it in its own error frame.
+#[derive(Debug)]
+pub(crate) enum SocketError {
+    /// The frame could not be read (not JSON, an unknown type, a bad field).
+    Decode(DecodeError),
+    /// The service refused it.
+    Core(CoreError),
+    /// A binary frame: every dialect speaks JSON text.
+    Binary,
+    /// Handling the frame panicked; the socket lives on.
+    Panic,
+}
+
+impl SocketError {
+    /// A stable snake_case code, the same in every dialect that shows one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SocketError::Decode(e) => e.code(),
+            SocketError::Core(e) => e.code(),
+            SocketError::Binary => "unsupported",
+            SocketError::Panic => "internal",
+        }
+    }
+
+    /// What the client is told (internal details stay in the log).
+    pub fn message(&self) -> String {
+        match self {
+            SocketError::Decode(e) => e.to_string(),
+            SocketError::Core(e) => ApiError::Core(e.clone()).body().message,
+            SocketError::Binary => "binary frames are not supported; send JSON text".to_owned(),
+            SocketError::Panic => "internal server error".to_owned(),
+        }
+    }
+}
+
+/// Why the server closes a socket; a dialect may say goodbye in its own frame first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CloseWhy {
+    /// Nothing heard from the client for a heartbeat interval plus `CHATWIRE_PING_TIMEOUT`.
+    PingTimeout,
+    /// The socket reached its maximum lifetime (`CHATWIRE_CONNECTION_TIMEOUT`).
+    ConnectionTimeout,
+    /// The node is draining.
+    ServerShutdown,
+    /// The client read too slowly and its queue overflowed.
+    SlowConsumer,
+    /// The node may have missed events (a Redis reconnect) and the dialect cannot say so in a frame.
+    Resync,
+}
+
+impl CloseWhy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseWhy::PingTimeout => "ping_timeout",
+            CloseWhy::ConnectionTimeout => "connection_timeout",
+            CloseWhy::ServerShutdown => "server_shutdown",
+            CloseWhy::SlowConsumer => "slow_consumer",
+            CloseWhy::Resync => "resync",
+        }
+    }
+
+    /// The close frame: a code clients know to reconnect on, and the reason's name.
+    fn close_reason(self) -> CloseReason {
+        let (code, description) = match self {
+            CloseWhy::PingTimeout => (CloseCode::Away, "timeout"),
+            CloseWhy::ConnectionTimeout => (CloseCode::Away, "connection_timeout"),
+            CloseWhy::ServerShutdown => (CloseCode::Restart, "reconnect"),
+            CloseWhy::SlowConsumer => (CloseCode::Again, "slow_consumer"),
+            CloseWhy::Resync => (CloseCode::Restart, "resync"),
+        };
+        CloseReason { code, description: Some(description.into()) }
+    }
+}
+
+/// How a dialect tells its client that the node may have missed events.
+pub(crate) enum Resync {
+    /// A frame the client answers by catching up (the native `resync`).
+    Frame(String),
+    /// Close with 1012 `resync`: the client reconnects and refetches, as every real client does
+    /// on a non-1000 close.
+    Reconnect,
+}
+
+/// The conversation a per-room socket serves, and the kind it must be (else: 404 at the handshake).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Room {
+    pub id: ConversationId,
+    pub kind: Option<ConversationKind>,
+}
 
 /// What one dialect adds to the shared loop.
 pub(crate) trait Dialect {
     type Frame;
 
     /// The one conversation this socket is about, for dialects with a socket per room.
-    fn room(&self) -> Option<ConversationId> {
+    fn room(&self) -> Option<Room> {
         None
     }
 
@@ -32,38 +128,38 @@ pub(crate) trait Dialect {
     /// The client's reference (echoed on replies, when the dialect has one) and the frame's type.
     fn describe(frame: &Self::Frame) -> (Option<String>, &'static str);
     /// Handles one frame through the service; returns the reply to write, if any. May also
-    /// write frames itself through `core.send` (a replay, say).
+    /// write frames itself through `core.send` (a replay, say). Sends go through
+    /// [`SocketCore::send_message`], which keeps the echo rule.
     async fn handle(&mut self, core: &mut SocketCore, frame: Self::Frame) -> Result<Option<String>, CoreError>;
     /// The dialect's error frame; the socket stays open after it.
-    fn error(&self, reference: Option<&str>, frame_type: Option<&str>, code: &str, message: &str) -> String;
+    fn error(&self, reference: Option<&str>, frame_type: Option<&str>, error: &SocketError) -> String;
     /// Runs once after the upgrade (a dialect may load what it needs); returns a greeting frame.
-    async fn greeting(&mut self, core: &mut SocketCore) -> Option<String>;
+    async fn greeting(&mut self, _core: &mut SocketCore) -> Option<String> {
+        None
+    }
     /// How this dialect shows an event; `None` for events it has no frame for. May look up what
     /// it lacks (once per conversation, not per message).
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String>;
     /// What to tell the client after the node may have missed events.
-    fn resync(&self) -> Option<String>;
+    fn resync(&self) -> Resync {
+        Resync::Reconnect
+    }
     /// A frame of the dialect's own heartbeat, sent every heartbeat interval (besides the
     /// protocol-level ping every socket gets).
     fn heartbeat(&mut self, _core: &SocketCore) -> Option<String> {
         None
     }
-    /// The last frame before the server closes the socket for `reason` (`ping_timeout`,
-    /// `connection_timeout`, `server_shutdown`, `slow_consumer`).
-    fn farewell(&self, _reason: &str) -> Option<String> {
+    /// The last frame before the server closes the socket.
+    fn farewell(&self, _why: CloseWhy) -> Option<String> {
         None
     }
 }
 
-/// Why a socket ends; each becomes a close frame the client can act on.
+/// Why a socket ends.
 enum Close {
     ClientGone,
     Normal(Option<CloseReason>),
-    Slow,
-    Timeout,
-    /// The socket reached its maximum lifetime (`CHATWIRE_CONNECTION_TIMEOUT`).
-    Expired,
-    Draining,
+    Server(CloseWhy),
 }
 
 /// The state every socket has, whatever its dialect.
@@ -108,26 +204,22 @@ pub(crate) async fn run<D: Dialect>(
     }
     let mut close = core.serve(&mut dialect, stream).await;
     if core.sub.slow.is_raised() {
-        close = Close::Slow;
+        close = Close::Server(CloseWhy::SlowConsumer);
     }
     if let Err(err) = core.state.service.disconnected(&core.actor).await {
         tracing::warn!(%err, "presence update failed");
     }
-    let (reason, why) = match close {
+    let reason = match close {
         Close::ClientGone => return,
-        Close::Normal(reason) => (reason, None),
-        Close::Slow => (Some(CloseReason { code: CloseCode::Again, description: Some("slow_consumer".into()) }), Some("slow_consumer")),
-        Close::Timeout => (Some(CloseReason { code: CloseCode::Away, description: Some("timeout".into()) }), Some("ping_timeout")),
-        Close::Expired => (
-            Some(CloseReason { code: CloseCode::Away, description: Some("connection_timeout".into()) }),
-            Some("connection_timeout"),
-        ),
-        Close::Draining => (Some(CloseReason { code: CloseCode::Restart, description: Some("reconnect".into()) }), Some("server_shutdown")),
+        Close::Normal(reason) => reason,
+        Close::Server(why) => {
+            if let Some(frame) = dialect.farewell(why) {
+                // A slow client may not take it; the close frame follows either way.
+                let _ = tokio::time::timeout(Duration::from_secs(1), core.session.text(frame)).await;
+            }
+            Some(why.close_reason())
+        }
     };
-    if let Some(frame) = why.and_then(|why| dialect.farewell(why)) {
-        // A slow client may not take it; the close frame follows either way.
-        let _ = tokio::time::timeout(Duration::from_secs(1), core.session.text(frame)).await;
-    }
     let _ = core.session.close(reason).await;
 }
 
@@ -157,7 +249,7 @@ impl SocketCore {
                             if !Box::pin(self.on_text(dialect, &text)).await { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
-                            let err = dialect.error(None, None, "unsupported", "binary frames are not supported; send JSON text");
+                            let err = dialect.error(None, None, &SocketError::Binary);
                             if !self.send(err).await { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
@@ -174,16 +266,16 @@ impl SocketCore {
                 }
                 out = self.sub.rx.recv() => {
                     let Some(out) = out else { return Close::ClientGone };
-                    if !Box::pin(self.on_outbound(dialect, out)).await { return Close::ClientGone; }
+                    if let Some(close) = Box::pin(self.on_outbound(dialect, out)).await { return close; }
                 }
-                _ = slow.wait() => return Close::Slow,
-                _ = shutdown.wait_for(|down| *down) => return Close::Draining,
+                _ = slow.wait() => return Close::Server(CloseWhy::SlowConsumer),
+                _ = shutdown.wait_for(|down| *down) => return Close::Server(CloseWhy::ServerShutdown),
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > patience {
-                        return Close::Timeout;
+                        return Close::Server(CloseWhy::PingTimeout);
                     }
                     if lifetime.is_some_and(|max| self.connected_at.elapsed() > max) {
-                        return Close::Expired;
+                        return Close::Server(CloseWhy::ConnectionTimeout);
                     }
                     if self.session.ping(b"").await.is_err() { return Close::ClientGone; }
                     if let Some(frame) = dialect.heartbeat(self)
@@ -203,33 +295,45 @@ impl SocketCore {
         }
     }
 
-    async fn on_outbound<D: Dialect>(&mut self, dialect: &mut D, out: Outbound) -> bool {
+    /// Sends a message as this socket's user. The reply the dialect writes carries the message,
+    /// so its live copy on this same socket is dropped: each socket shows a message once.
+    pub async fn send_message(
+        &mut self,
+        conversation: ConversationId,
+        message: NewMessage,
+        requests: Requests,
+    ) -> Result<Sent, CoreError> {
+        let sent = self.state.service.send(&self.actor, conversation, message, requests).await?;
+        self.seen.first_time(sent.message.conversation_id, sent.message.seq);
+        Ok(sent)
+    }
+
+    /// Writes what an event means to this socket; `Some` when the socket must end.
+    async fn on_outbound<D: Dialect>(&mut self, dialect: &mut D, out: Outbound) -> Option<Close> {
         let event = match out {
             Outbound::Resync => {
                 return match dialect.resync() {
-                    Some(frame) => self.send(frame).await,
-                    None => true,
+                    Resync::Frame(frame) => (!self.send(frame).await).then_some(Close::ClientGone),
+                    Resync::Reconnect => Some(Close::Server(CloseWhy::Resync)),
                 };
             }
             Outbound::Event(event) => event,
         };
         if !self.follow(&event).await {
-            return true;
+            return None;
         }
         if let Event::MessageCreated { message } = event.as_ref()
             && !self.seen.first_time(message.conversation_id, message.seq) {
-                return true;
+                return None;
             }
-        match dialect.encode_event(self, &event).await {
-            Some(frame) => self.send(frame).await,
-            None => true,
-        }
+        let frame = dialect.encode_event(self, &event).await?;
+        (!self.send(frame).await).then_some(Close::ClientGone)
     }
 
     /// Keeps the socket's subscriptions in step with the user's memberships; `false` for an event
     /// of a conversation the user has just left (it was already queued when they left).
     async fn follow(&mut self, event: &Event) -> bool {
-        let me = self.actor.id();
+        let me = self.actor.id().clone();
         let left = match event {
             Event::ConversationJoined { user_id, conversation, .. } if *user_id == me => {
                 self.left.remove(&conversation.id);
@@ -260,7 +364,7 @@ impl SocketCore {
         let frame = match dialect.decode(text) {
             Ok(f) => f,
             Err(e) => {
-                let reply = dialect.error(None, e.frame_type(), e.code(), &e.to_string());
+                let reply = dialect.error(None, e.frame_type().map(str::to_owned).as_deref(), &SocketError::Decode(e));
                 return self.send(reply).await;
             }
         };
@@ -271,10 +375,15 @@ impl SocketCore {
             Ok(Ok(Some(reply))) => reply,
             Ok(Ok(None)) => return true,
             Ok(Err(e)) => {
-                let body = crate::error::ApiError::from(e).body();
-                dialect.error(reference.as_deref(), Some(frame_type), body.code, &body.message)
+                if let CoreError::Internal(detail) | CoreError::Unavailable(detail) = &e {
+                    tracing::error!(%detail, frame_type, "socket frame failed");
+                }
+                dialect.error(reference.as_deref(), Some(frame_type), &SocketError::Core(e))
             }
-            Err(_) => dialect.error(reference.as_deref(), Some(frame_type), "internal", "internal server error"),
+            Err(_) => {
+                tracing::error!(frame_type, "socket frame handling panicked");
+                dialect.error(reference.as_deref(), Some(frame_type), &SocketError::Panic)
+            }
         };
         self.send(reply).await
     }

@@ -1,23 +1,27 @@
 //! `rooms` REST (specs/004) under `/api/v1.0/chat/`: rooms (two-person DMs) with presence,
 //! status and typing, room messages, sending over HTTP, statistics and health checks, plus
-//! `POST rooms/` to get or create a DM room (the contract's addition).
+//! `POST rooms/` to get or create a DM room (the contract's addition) and what the real Flutter
+//! client calls beyond the document: `?page_size=`, `PATCH messages/<id>/mark_read/`,
+//! `PATCH messages/<id>/` and `DELETE messages/<id>/`.
 use actix_web::{HttpRequest, HttpResponse, web};
-use chatwire_core::model::{ConversationKind, ConversationView, NewMessage};
+use chatwire_core::model::{ConversationKind, ConversationView, Message, NewMessage};
 use chatwire_core::ports::ListFilter;
 use chatwire_core::service::Actor;
-use chatwire_core::{ConversationId, UserId};
+use chatwire_core::{ConversationId, MessageId, UserId};
 use chatwire_protocol::rooms::{Room, room, room_message};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::drf::{self, Refusal};
-use super::paging;
+use crate::drf::{self, Refusal};
+use crate::drf::paging;
 use crate::state::AppState;
 
 const ROOMS_PER_PAGE: i64 = 20;
 const MESSAGES_PER_PAGE: i64 = 50;
+/// The most `?page_size=` may ask for.
+const MAX_PAGE_SIZE: i64 = 200;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -28,6 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/rooms/{id}/messages/", web::get().to(room_messages))
             .route("/rooms/{id}/health/", web::get().to(room_health))
             .route("/messages/", web::post().to(send))
+            .route("/messages/{id}/mark_read/", web::patch().to(mark_read))
+            .route("/messages/{id}/", web::patch().to(edit_message))
+            .route("/messages/{id}/", web::put().to(edit_message))
+            .route("/messages/{id}/", web::delete().to(delete_message))
             .route("/stats/", web::get().to(stats))
             .route("/health-check/", web::post().to(health_check_all)),
     );
@@ -40,7 +48,7 @@ fn core<T>(r: Result<T, chatwire_core::CoreError>) -> Result<T, Refusal> {
 }
 
 async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
-    super::body::read(req, payload).await.map_err(drf::body_error)
+    crate::drf::body::read(req, payload).await.map_err(drf::body_error)
 }
 
 fn room_id(raw: &str) -> Result<ConversationId, Refusal> {
@@ -59,7 +67,7 @@ async fn load(state: &AppState, actor: &Actor, id: ConversationId) -> Result<Con
 /// Renders rooms with presence (one lookup for everyone) and typing users.
 async fn rooms(state: &AppState, actor: &Actor, views: &[ConversationView]) -> Result<Vec<Room>, Refusal> {
     let svc = &state.service;
-    let ids: Vec<UserId> = views.iter().flat_map(|v| v.members.iter().map(|m| m.user.id)).collect();
+    let ids: Vec<UserId> = views.iter().flat_map(|v| v.members.iter().map(|m| m.user.id.clone())).collect();
     let online = core(svc.online(&ids).await)?;
     let mut out = Vec::with_capacity(views.len());
     let mut at = 0;
@@ -105,23 +113,80 @@ async fn get_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<St
     Ok(HttpResponse::Ok().json(out.pop().ok_or_else(drf::not_found)?))
 }
 
-/// `GET /api/v1.0/chat/rooms/{room_id}/messages/?page=`: 50 a page, page 1 the newest, each page
-/// oldest first; exact seq ranges (seqs are gapless), no OFFSET.
+/// `GET /api/v1.0/chat/rooms/{room_id}/messages/?page=&page_size=`: 50 a page unless asked,
+/// page 1 the newest, each page oldest first; exact seq ranges (seqs are gapless), no OFFSET.
 async fn room_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let page = paging::page_number(&req)?;
+    let per_page = paging::page_size(&req, MESSAGES_PER_PAGE, MAX_PAGE_SIZE)?;
     let view = load(&state, &actor, room_id(&id)?).await?;
     let last = view.conversation.last_seq;
     let svc = &state.service;
-    let messages = match paging::seq_range(0, last, page, MESSAGES_PER_PAGE)? {
+    let messages = match paging::seq_range(0, last, page, per_page)? {
         Some(range) => core(svc.messages(&actor, view.conversation.id, range).await)?,
         None => Vec::new(),
     };
-    let ids: Vec<UserId> = view.members.iter().map(|m| m.user.id).collect();
-    let online = core(svc.online(&ids).await)?;
-    let is_online = |u: Option<UserId>| u.and_then(|u| ids.iter().position(|x| *x == u)).is_some_and(|i| online[i]);
-    let results: Vec<_> = messages.iter().map(|m| room_message(&view, m, is_online(m.sender_id()))).collect();
-    Ok(HttpResponse::Ok().json(paging::page(&req, page, MESSAGES_PER_PAGE, last, results)))
+    let online = Online::of(&state, &view).await?;
+    let results: Vec<_> = messages.iter().map(|m| room_message(&view, m, online.sender(m))).collect();
+    Ok(HttpResponse::Ok().json(paging::page(&req, page, per_page, last, results)))
+}
+
+/// Which members of a room are online, looked up once for a whole answer.
+struct Online {
+    members: Vec<(UserId, bool)>,
+}
+
+impl Online {
+    async fn of(state: &AppState, view: &ConversationView) -> Result<Online, Refusal> {
+        let ids: Vec<UserId> = view.members.iter().map(|m| m.user.id.clone()).collect();
+        let flags = core(state.service.online(&ids).await)?;
+        Ok(Online { members: ids.into_iter().zip(flags).collect() })
+    }
+
+    fn sender(&self, m: &Message) -> bool {
+        m.sender_id().is_some_and(|s| self.members.iter().any(|(id, on)| id == s && *on))
+    }
+}
+
+/// A message of the caller's rooms, with its room (a message in a group is not found).
+async fn message_in_room(state: &AppState, actor: &Actor, raw: &str) -> Result<(ConversationView, Message), Refusal> {
+    let id: MessageId = raw.parse().map_err(|_| drf::not_found())?;
+    let message = core(state.service.message(actor, id).await)?;
+    let view = load(state, actor, message.conversation_id).await?;
+    Ok((view, message))
+}
+
+/// `PATCH /api/v1.0/chat/messages/{id}/mark_read/`: marks the room read up to this message;
+/// 200 with the message and its status.
+async fn mark_read(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
+    let actor = drf::caller(&req, &state).await?;
+    let (view, message) = message_in_room(&state, &actor, &id).await?;
+    core(state.service.mark_read(&actor, view.conversation.id, Some(message.seq)).await)?;
+    let view = load(&state, &actor, view.conversation.id).await?;
+    let online = Online::of(&state, &view).await?;
+    Ok(HttpResponse::Ok().json(room_message(&view, &message, online.sender(&message))))
+}
+
+#[derive(Deserialize)]
+struct Edit {
+    content: String,
+}
+
+/// `PATCH /api/v1.0/chat/messages/{id}/` `{"content"}`: edits one's own message; 200 with it.
+async fn edit_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+    let actor = drf::caller(&req, &state).await?;
+    let (view, message) = message_in_room(&state, &actor, &id).await?;
+    let Edit { content } = body(&req, payload).await?;
+    let edited = core(state.service.edit_message(&actor, message.id, &content).await)?;
+    Ok(HttpResponse::Ok().json(room_message(&view, &edited, true)))
+}
+
+/// `DELETE /api/v1.0/chat/messages/{id}/`: deletes one's own message; 204.
+async fn delete_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
+    let actor = drf::caller(&req, &state).await?;
+    let (_, message) = message_in_room(&state, &actor, &id).await?;
+    core(state.service.delete_message(&actor, message.id).await)?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,14 @@
-//! Errors as Django REST framework renders them, for the dialects whose clients expect that.
+//! What the dialects that speak Django REST framework share: errors as DRF renders them, request
+//! bodies as DRF parses them (`body`), and page-number pagination (`paging`). Knows no dialect.
+pub mod body;
+pub mod paging;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use chatwire_core::CoreError;
 use serde_json::{Value, json};
 
-use super::body::BodyError;
+use body::BodyError;
 use chatwire_core::service::Actor;
 
 use crate::auth::{self, AuthError};

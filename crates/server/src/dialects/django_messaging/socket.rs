@@ -5,7 +5,7 @@ use chatwire_core::{CoreError, Event};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::django_messaging::{self, ReactionOut, ServerFrame, message};
 
-use super::socket::{Dialect, SocketCore};
+use crate::socket::{Dialect, SocketCore, SocketError};
 
 pub(crate) struct DjangoMessaging;
 
@@ -29,17 +29,14 @@ impl Dialect for DjangoMessaging {
         match frame {}
     }
 
-    fn error(&self, _reference: Option<&str>, _frame_type: Option<&str>, code: &str, message: &str) -> String {
-        let message = if code == "unknown_type" {
-            "This socket only sends events; use the REST API under /messages/api/ to act.".to_owned()
-        } else {
-            message.to_owned()
+    fn error(&self, _reference: Option<&str>, _frame_type: Option<&str>, error: &SocketError) -> String {
+        let message = match error {
+            SocketError::Decode(DecodeError::UnknownType(_)) => {
+                "This socket only sends events; use the REST API under /messages/api/ to act.".to_owned()
+            }
+            other => other.message(),
         };
-        django_messaging::encode(&ServerFrame::Error { code: code.to_owned(), message })
-    }
-
-    async fn greeting(&mut self, _core: &mut SocketCore) -> Option<String> {
-        None
+        django_messaging::encode(&ServerFrame::Error { code: error.code().to_owned(), message })
     }
 
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String> {
@@ -51,15 +48,11 @@ impl Dialect for DjangoMessaging {
                 message_id: message_id.0,
                 reactions: reactions.iter().map(ReactionOut::from).collect(),
             },
-            Event::Typing { conversation_id, user, is_typing, .. } if user.id != core.actor.id() => {
-                ServerFrame::Typing { user_id: user.id, is_typing: *is_typing, chat: *conversation_id }
+            Event::Typing { conversation_id, user, is_typing, .. } if user.id != *core.actor.id() => {
+                ServerFrame::Typing { user_id: user.id.clone(), is_typing: *is_typing, chat: *conversation_id }
             }
             _ => return None,
         };
         Some(django_messaging::encode(&frame))
-    }
-
-    fn resync(&self) -> Option<String> {
-        None
     }
 }

@@ -1,11 +1,11 @@
 //! The native dialect on `/ws/v1`: domain events as they are, acks, resume.
 use chatwire_core::model::{MessagePage, NewMessage};
-use chatwire_core::service::SyncCursor;
+use chatwire_core::service::{Requests, SyncCursor};
 use chatwire_core::{CoreError, Event};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::native::{self, ClientFrame, ResumedConversation, SessionFrame};
 
-use super::socket::{Dialect, SocketCore};
+use crate::socket::{Dialect, Resync, SocketCore, SocketError};
 
 pub(crate) struct Native;
 
@@ -29,14 +29,11 @@ impl Dialect for Native {
     }
 
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
-        let state = core.state.clone();
-        let svc = &state.service;
+        let svc = &core.state.service;
         let reply = match frame {
             ClientFrame::Send { reference, conversation_id, content, client_key, attachment } => {
                 let msg = NewMessage { content, attachment, client_key: client_key.clone() };
-                let sent = svc.send_message(&core.actor, conversation_id, msg).await?;
-                // The ack carries the message: its live echo on this same socket would be a duplicate.
-                core.seen.first_time(sent.message.conversation_id, sent.message.seq);
+                let sent = core.send_message(conversation_id, msg, Requests::MustAccept).await?;
                 SessionFrame::Ack { reference, client_key, message: sent.message, duplicate: !sent.created }
             }
             ClientFrame::Typing { reference, conversation_id, is_typing } => {
@@ -57,12 +54,12 @@ impl Dialect for Native {
         Ok(Some(native::encode(&reply)))
     }
 
-    fn error(&self, reference: Option<&str>, frame_type: Option<&str>, code: &str, message: &str) -> String {
+    fn error(&self, reference: Option<&str>, frame_type: Option<&str>, error: &SocketError) -> String {
         native::encode(&SessionFrame::Error {
             reference: reference.map(str::to_owned),
             frame_type: frame_type.map(str::to_owned),
-            code: code.to_owned(),
-            message: message.to_owned(),
+            code: error.code().to_owned(),
+            message: error.message(),
         })
     }
 
@@ -78,8 +75,8 @@ impl Dialect for Native {
         Some(native::encode_event(event))
     }
 
-    fn resync(&self) -> Option<String> {
-        Some(native::encode(&SessionFrame::Resync))
+    fn resync(&self) -> Resync {
+        Resync::Frame(native::encode(&SessionFrame::Resync))
     }
 }
 

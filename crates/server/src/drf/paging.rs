@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, web};
 use chatwire_core::model::MessagePage;
 use serde::Serialize;
 
-use super::drf::{Refusal, refuse};
+use super::{Refusal, refuse};
 
 /// `{count, next, previous, results}`.
 #[derive(Debug, Serialize)]
@@ -30,6 +30,20 @@ pub fn page_number(req: &HttpRequest) -> Result<i64, Refusal> {
     match query(req).into_iter().find(|(k, _)| k == "page") {
         None => Ok(1),
         Some((_, p)) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(invalid_page),
+    }
+}
+
+/// The requested page size (`?page_size=`, which DRF's `PageNumberPagination` takes when a
+/// view sets `page_size_query_param`): `default` when absent, at most `max`.
+pub fn page_size(req: &HttpRequest, default: i64, max: i64) -> Result<i64, Refusal> {
+    match query(req).into_iter().find(|(k, _)| k == "page_size") {
+        None => Ok(default),
+        Some((_, n)) => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(|n| n.min(max))
+            .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "Invalid page size.")),
     }
 }
 

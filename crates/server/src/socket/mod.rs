@@ -1,0 +1,69 @@
+//! WebSockets: the handshake (authenticate, subscribe, then upgrade) and the per-socket loop
+//! (`session`) every dialect's socket runs on. Which dialect serves which path is decided above,
+//! in `dialects`.
+//!
+//! A socket is subscribed to `user_<id>` and to `chat_<id>` of every conversation the user can
+//! see *before* the upgrade is answered, so it receives every event published after its
+//! handshake completes.
+mod session;
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chatwire_bus::Subscription;
+use chatwire_core::{Channel, ConversationId};
+use chatwire_core::service::Actor;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) use session::{CloseWhy, Dialect, Resync, Room, SocketCore, SocketError};
+
+/// Authenticates, subscribes, upgrades, and runs the socket loop with `dialect`.
+pub(crate) async fn upgrade<D: Dialect + 'static>(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    dialect: D,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, sub, conversations) = open(req, &state, dialect.room()).await?;
+    let (response, session, stream) =
+        actix_ws::handle(req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
+    let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
+    actix_web::rt::spawn(session::run(state.into_inner(), actor, sub, conversations, session, stream, dialect));
+    Ok(response)
+}
+
+/// Authenticates a socket request and subscribes it to everything its user can see; returns the
+/// conversations it follows.
+pub(crate) async fn open(
+    req: &HttpRequest,
+    state: &AppState,
+    room: Option<Room>,
+) -> Result<(Actor, Subscription, Vec<ConversationId>), ApiError> {
+    if state.is_draining() {
+        return Err(chatwire_core::CoreError::Unavailable("node is shutting down".into()).into());
+    }
+    let token = auth::socket_token(req);
+    let actor = auth::authenticate(state, token.as_deref()).await?;
+    let conversations = match room {
+        // A socket for one room follows only that room (and its user's own channel).
+        Some(room) => {
+            let view = state.service.conversation(&actor, room.id).await?;
+            if room.kind.is_some_and(|kind| kind != view.conversation.kind) {
+                return Err(chatwire_core::CoreError::NotFound("room").into());
+            }
+            vec![view.conversation.id]
+        }
+        None => state.service.conversation_ids(&actor).await?,
+    };
+    let sub = state.hub.register(state.settings.socket_queue);
+    let mut channels = vec![Channel::User(actor.id().clone())];
+    channels.extend(conversations.iter().copied().map(Channel::Conversation));
+    sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
+    Ok((actor, sub, conversations))
+}
+
+/// How long one write to a client may take before the client counts as gone.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
