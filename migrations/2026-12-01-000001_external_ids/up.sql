@@ -65,6 +65,11 @@ ALTER TABLE messages ADD CONSTRAINT messages_sender_id_fkey FOREIGN KEY (sender_
                          FOREIGN KEY (conversation_id) REFERENCES conversations (id) ON DELETE CASCADE;
 ALTER TABLE reactions ADD CONSTRAINT reactions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id);
 
+-- Group system messages now carry the member who made the change; those written before are
+-- attributed to their group's creator, so no client meets `sender: null` in old history either.
+UPDATE messages m SET sender_id = c.created_by FROM conversations c
+ WHERE m.conversation_id = c.id AND m.kind = 'system' AND m.sender_id IS NULL;
+
 -- The receipt function takes the new key types; its body is unchanged.
 DROP FUNCTION chatwire_advance_watermark(uuid, uuid, bigint, boolean);
 CREATE FUNCTION chatwire_advance_watermark(

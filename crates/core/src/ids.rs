@@ -33,9 +33,25 @@ pub enum IdError {
 /// integer (what a Django client compares with), every other id a string. Cloning shares the
 /// text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, example = 5))]
 pub struct UserId(Arc<str>);
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for UserId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, KnownFormat, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))))
+            .item(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(UserId::MAX_LEN)))
+            .description(Some(
+                "A user as the identity provider names them: a JSON integer for an integer id (a Django primary key), \
+                 else a string (a UUID in lowercase hyphenated form, or any other id as issued).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for UserId {}
 
 impl UserId {
     /// Longest accepted id, in bytes (Django's longest `CharField` primary keys fit).

@@ -12,7 +12,7 @@ pub struct User {
     /// Empty when no token ever carried a `username` claim (a stock SimpleJWT token has none).
     pub username: String,
     pub email: String,
-    /// Never empty: the `display_name` claim, else the username, else [`User::fallback_name`].
+    /// Never empty: the `display_name` claim, else the username, else `User <id>`.
     pub display_name: String,
     pub avatar_url: Option<String>,
     pub last_seen: Option<DateTime<Utc>>,

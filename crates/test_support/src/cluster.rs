@@ -93,8 +93,13 @@ impl TestCluster {
     }
 
     pub async fn start_with(n: usize, redis_url: Option<String>, tweak: fn(&mut Settings)) -> TestCluster {
+        Self::start_on(TestDb::new().await, n, redis_url, tweak).await
+    }
+
+    /// `n` nodes on a database the test prepared itself (say, one migrated from older rows).
+    pub async fn start_on(db: TestDb, n: usize, redis_url: Option<String>, tweak: fn(&mut Settings)) -> TestCluster {
         let mut cluster = TestCluster {
-            db: TestDb::new().await,
+            db,
             prefix: crate::redis_prefix(),
             redis_url,
             nodes: Vec::new(),

@@ -75,6 +75,39 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// An empty database with only the migrations up to `last` (a version, e.g.
+    /// `2026-11-21-000003`) applied: to fill it as an older release would have, then run the
+    /// newer migrations over real rows with [`TestDb::migrate`].
+    pub async fn migrated_until(last: &str) -> TestDb {
+        let name = format!("chatwire_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = AsyncPgConnection::establish(&admin_url()).await.expect("connecting to the test Postgres");
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("creating the test database");
+        let url = with_db(&admin_url(), &name);
+        let (target, last) = (url.clone(), last.replace('-', ""));
+        tokio::task::spawn_blocking(move || {
+            use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+            use diesel_migrations::MigrationHarness;
+            let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&target)
+                .expect("connecting to the new database");
+            loop {
+                let version = conn.run_next_migration(chatwire_store::migrate::MIGRATIONS).expect("a migration").to_string();
+                if version.replace('-', "") == last {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("migrating");
+        TestDb { name, url }
+    }
+
+    /// Applies every pending migration; returns the versions applied.
+    pub async fn migrate(&self) -> Vec<String> {
+        chatwire_store::run_migrations(&self.url).await.expect("migrating")
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();

@@ -6,6 +6,7 @@ mod dialects;
 mod embedded_pg;
 mod logs;
 mod message_changes;
+mod migration;
 mod multi_node;
 mod native_api;
 mod openapi;

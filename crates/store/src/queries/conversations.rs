@@ -19,6 +19,16 @@ pub async fn get_or_create_dm(
     other_state: MemberState,
 ) -> Result<(Conversation, bool), StoreError> {
     let (low, high) = dm_pair(initiator, other);
+    let existing = conversations::table
+        .filter(conversations::dm_low.eq(low).and(conversations::dm_high.eq(high)))
+        .select(ConversationRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    // Most calls find the DM: they need no write and burn no id from the sequence.
+    if let Some(row) = existing {
+        return Ok((row.try_into()?, false));
+    }
     let (row, created) = conn
         .transaction(async |c| -> Result<(ConversationRow, bool), StoreError> {
             // ON CONFLICT waits for a racing creator's commit, then yields; the SELECT below sees its row.
