@@ -108,7 +108,6 @@ impl Drop for Subscription {
     }
 }
 
-
 impl Hub {
     /// Starts a hub over `broker`, with its subscription task on the current runtime.
     pub fn start(broker: Arc<dyn Broker>) -> Hub {
@@ -261,8 +260,10 @@ async fn sync_subscriptions(hub: std::sync::Weak<HubInner>, mut rx: mpsc::Unboun
         }
         let (to_sub, to_unsub): (Vec<String>, Vec<String>) = {
             let channels = lock(&hub.channels);
-            let to_sub = check.iter().filter(|n| channels.contains_key(*n) && !subscribed.contains(*n)).cloned().collect();
-            let to_unsub = check.iter().filter(|n| !channels.contains_key(*n) && subscribed.contains(*n)).cloned().collect();
+            let to_sub =
+                check.iter().filter(|n| channels.contains_key(*n) && !subscribed.contains(*n)).cloned().collect();
+            let to_unsub =
+                check.iter().filter(|n| !channels.contains_key(*n) && subscribed.contains(*n)).cloned().collect();
             (to_sub, to_unsub)
         };
         if !to_sub.is_empty() {

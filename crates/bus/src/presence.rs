@@ -14,7 +14,6 @@ use chatwire_core::{ConversationId, CoreResult, UserId};
 use crate::error::BusError;
 use crate::lock;
 
-
 #[derive(Clone, Copy, Debug)]
 pub struct PresenceSettings {
     /// How long a node's claim that a user is online lasts without a heartbeat.
@@ -289,7 +288,12 @@ impl Presence for RedisPresence {
         let mut offline = Vec::new();
         for node in dead.into_iter().filter(|n| *n != self.node) {
             let before = offline.len();
-            let won: i64 = redis::cmd("ZREM").arg(self.nodes_key()).arg(&node).query_async(&mut *conn).await.map_err(BusError::from)?;
+            let won: i64 = redis::cmd("ZREM")
+                .arg(self.nodes_key())
+                .arg(&node)
+                .query_async(&mut *conn)
+                .await
+                .map_err(BusError::from)?;
             if won == 0 {
                 continue;
             }

@@ -38,9 +38,13 @@ pub struct UserId(Arc<str>);
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for UserId {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, KnownFormat, Type};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+            )
             .item(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(UserId::MAX_LEN)))
             .description(Some(
                 "A user as the identity provider names them: a JSON integer for an integer id (a Django primary key), \

@@ -49,7 +49,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_users(&self, ids: &[UserId]) -> CoreResult<Vec<User>>;
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>>;
     /// Case-insensitive substring match on the fields `scope` names.
-    async fn search_users(&self, query: &str, scope: SearchScope, exclude: &UserId, limit: i64) -> CoreResult<Vec<User>>;
+    async fn search_users(
+        &self,
+        query: &str,
+        scope: SearchScope,
+        exclude: &UserId,
+        limit: i64,
+    ) -> CoreResult<Vec<User>>;
     async fn set_last_seen(&self, id: &UserId, at: DateTime<Utc>) -> CoreResult<()>;
 
     /// Race-free: two callers for the same pair end with the same conversation. `true` if created.
@@ -65,8 +71,11 @@ pub trait Store: Send + Sync + 'static {
     async fn membership(&self, conversation: ConversationId, user: &UserId) -> CoreResult<Option<Membership>>;
     /// The DM between two users, if there is one.
     async fn find_dm(&self, a: &UserId, b: &UserId) -> CoreResult<Option<ConversationId>>;
-    async fn conversation_view(&self, conversation: ConversationId, viewer: &UserId)
-    -> CoreResult<Option<ConversationView>>;
+    async fn conversation_view(
+        &self,
+        conversation: ConversationId,
+        viewer: &UserId,
+    ) -> CoreResult<Option<ConversationView>>;
     /// Newest activity first.
     async fn list_conversations(&self, viewer: &UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>>;
     /// Every conversation the user may receive events from (active or pending).

@@ -38,12 +38,13 @@ pub fn message_content(limits: &Limits, content: &str, has_attachment: bool) -> 
 pub fn new_message(limits: &Limits, msg: &NewMessage) -> CoreResult<()> {
     message_content(limits, &msg.content, msg.attachment.is_some())?;
     if let Some(key) = &msg.client_key
-        && (key.is_empty() || key.chars().count() > limits.max_client_key_chars) {
-            return Err(CoreError::invalid(
-                "client_key",
-                format!("must be 1 to {} characters", limits.max_client_key_chars),
-            ));
-        }
+        && (key.is_empty() || key.chars().count() > limits.max_client_key_chars)
+    {
+        return Err(CoreError::invalid(
+            "client_key",
+            format!("must be 1 to {} characters", limits.max_client_key_chars),
+        ));
+    }
     if let Some(att) = &msg.attachment {
         if att.url.is_empty() {
             return Err(CoreError::invalid("attachment.url", "must not be empty"));

@@ -81,8 +81,10 @@ impl Protocol {
 }
 
 fn token(secret: &str, id: uuid::Uuid, name: &str) -> anyhow::Result<String> {
-    let claims =
-        chatwire_server::auth::Claims { username: Some(name.to_owned()), ..chatwire_server::auth::Claims::for_user(id.to_string(), 3600) };
+    let claims = chatwire_server::auth::Claims {
+        username: Some(name.to_owned()),
+        ..chatwire_server::auth::Claims::for_user(id.to_string(), 3600)
+    };
     Ok(chatwire_server::auth::mint(secret.as_bytes(), &claims)?)
 }
 
@@ -160,7 +162,9 @@ async fn main() -> anyhow::Result<()> {
                     sent += 1;
                     in_flight += 1;
                 }
-                let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(deadline, rx.next()).await else { return acked };
+                let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(deadline, rx.next()).await else {
+                    return acked;
+                };
                 if protocol.is_answer(&text) {
                     in_flight -= 1;
                     acked += 1;
@@ -179,7 +183,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "protocol={:?} pairs={} messages/pair={} window={} acked={} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
         args.protocol,
@@ -213,7 +222,12 @@ async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
             other => bail!("socket {i}: no hello ({other:?})"),
         }
     }
-    println!("opened {} idle sockets in {:.2}s; holding {}s", sockets.len(), started.elapsed().as_secs_f64(), args.hold);
+    println!(
+        "opened {} idle sockets in {:.2}s; holding {}s",
+        sockets.len(),
+        started.elapsed().as_secs_f64(),
+        args.hold
+    );
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     for mut ws in sockets {
         let _ = ws.close(None).await;

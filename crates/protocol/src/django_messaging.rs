@@ -39,7 +39,13 @@ pub struct SearchUser {
 impl From<&User> for SearchUser {
     fn from(u: &User) -> Self {
         let out = UserOut::from(u);
-        SearchUser { id: u.id.clone(), username: out.username, display_name: out.display_name, email: u.email.clone(), avatar_url: out.avatar_url }
+        SearchUser {
+            id: u.id.clone(),
+            username: out.username,
+            display_name: out.display_name,
+            email: u.email.clone(),
+            avatar_url: out.avatar_url,
+        }
     }
 }
 
@@ -167,23 +173,40 @@ pub fn chat_detail(view: &ConversationView, viewer: &UserId) -> ChatOut {
 pub fn chat_matches(view: &ConversationView, viewer: &UserId, query: &str) -> bool {
     let q = query.to_lowercase();
     title(view, viewer).to_lowercase().contains(&q)
-        || view.members.iter().any(|m| {
-            m.user.username.to_lowercase().contains(&q) || m.user.display_name.to_lowercase().contains(&q)
-        })
+        || view
+            .members
+            .iter()
+            .any(|m| m.user.username.to_lowercase().contains(&q) || m.user.display_name.to_lowercase().contains(&q))
 }
 
 /// Events on the socket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    NewMessage { message: MessageOut },
-    MessageUpdated { message: MessageOut },
-    MessageDeleted { message_id: i64 },
-    ReactionUpdated { message_id: i64, reactions: Vec<ReactionOut> },
+    NewMessage {
+        message: MessageOut,
+    },
+    MessageUpdated {
+        message: MessageOut,
+    },
+    MessageDeleted {
+        message_id: i64,
+    },
+    ReactionUpdated {
+        message_id: i64,
+        reactions: Vec<ReactionOut>,
+    },
     /// `chat` is chatwire's addition: which chat the user is typing in.
-    Typing { user_id: UserId, is_typing: bool, chat: ConversationId },
+    Typing {
+        user_id: UserId,
+        is_typing: bool,
+        chat: ConversationId,
+    },
     /// Not in the document: the answer to a frame this receive-only socket does not take.
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 pub fn encode(frame: &ServerFrame) -> String {

@@ -181,17 +181,27 @@ pub enum ClientFrame {
     },
     TypingOn {},
     TypingOff {},
-    MessageRead { message_id: MessageId },
-    MessageDelivered { message_id: MessageId },
+    MessageRead {
+        message_id: MessageId,
+    },
+    MessageDelivered {
+        message_id: MessageId,
+    },
     Ping {},
     Pong {},
     ConnectionCheck {},
     /// The real Flutter client's send: `{"type":"chat_message","message":<text>,"timestamp"}`.
-    ChatMessage { message: String },
+    ChatMessage {
+        message: String,
+    },
     /// The real client's typing indicator, one frame for on and off.
-    Typing { is_typing: bool },
+    Typing {
+        is_typing: bool,
+    },
     /// The real client's read receipt.
-    MarkRead { message_id: MessageId },
+    MarkRead {
+        message_id: MessageId,
+    },
 }
 
 pub const TYPES: &[&str] = &[
@@ -269,13 +279,42 @@ pub enum ServerFrame {
         heartbeat_interval: u64,
         connection_timeout: u64,
     },
-    Message { message: LiveMessage, delivery_id: String },
-    MessageStatusUpdate { message_id: i64, status: Status, timestamp: DateTime<Utc>, updated_by: UserId },
-    Typing { user_id: UserId, username: String, is_typing: bool, timestamp: DateTime<Utc> },
-    UserStatusChange { user_id: UserId, username: String, is_online: bool, last_seen: Option<DateTime<Utc>> },
-    Ping { timestamp: DateTime<Utc>, sequence: u64 },
-    Pong { timestamp: DateTime<Utc>, server_time: DateTime<Utc> },
-    ConnectionStatus { status: &'static str, duration_seconds: u64, last_activity: DateTime<Utc>, timestamp: DateTime<Utc> },
+    Message {
+        message: LiveMessage,
+        delivery_id: String,
+    },
+    MessageStatusUpdate {
+        message_id: i64,
+        status: Status,
+        timestamp: DateTime<Utc>,
+        updated_by: UserId,
+    },
+    Typing {
+        user_id: UserId,
+        username: String,
+        is_typing: bool,
+        timestamp: DateTime<Utc>,
+    },
+    UserStatusChange {
+        user_id: UserId,
+        username: String,
+        is_online: bool,
+        last_seen: Option<DateTime<Utc>>,
+    },
+    Ping {
+        timestamp: DateTime<Utc>,
+        sequence: u64,
+    },
+    Pong {
+        timestamp: DateTime<Utc>,
+        server_time: DateTime<Utc>,
+    },
+    ConnectionStatus {
+        status: &'static str,
+        duration_seconds: u64,
+        last_activity: DateTime<Utc>,
+        timestamp: DateTime<Utc>,
+    },
     HealthCheckResponse {
         room_id: ConversationId,
         user_id: UserId,
@@ -284,8 +323,15 @@ pub enum ServerFrame {
         is_alive: bool,
         timestamp: DateTime<Utc>,
     },
-    ReconnectSuggested { reason: String, attempts: u32, max_attempts: u32 },
-    Error { message: String, timestamp: DateTime<Utc> },
+    ReconnectSuggested {
+        reason: String,
+        attempts: u32,
+        max_attempts: u32,
+    },
+    Error {
+        message: String,
+        timestamp: DateTime<Utc>,
+    },
 }
 
 /// `msg_<id>_<unix seconds with millis>`, as in the document.

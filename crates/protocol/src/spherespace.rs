@@ -182,16 +182,41 @@ pub fn decode(text: &str) -> Result<ClientFrame, DecodeError> {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Right after the upgrade; the real client waits for it before it sends.
-    ConnectionEstablished { user_id: UserId, username: String, timestamp: DateTime<Utc> },
+    ConnectionEstablished {
+        user_id: UserId,
+        username: String,
+        timestamp: DateTime<Utc>,
+    },
     /// A message from someone else, or from this user on another device.
-    NewMessage { conversation_id: Uuid, message: MessageOut },
+    NewMessage {
+        conversation_id: Uuid,
+        message: MessageOut,
+    },
     /// To the socket that sent the message: it was stored.
-    MessageSent { conversation_id: Uuid, message: MessageOut },
-    Typing { conversation_id: Uuid, user_id: UserId, username: String, is_typing: bool },
+    MessageSent {
+        conversation_id: Uuid,
+        message: MessageOut,
+    },
+    Typing {
+        conversation_id: Uuid,
+        user_id: UserId,
+        username: String,
+        is_typing: bool,
+    },
     /// To the other members when one reads: `count` is how many messages the read newly covered.
-    MessagesRead { conversation_id: Uuid, reader_id: UserId, count: i64 },
-    Pong { timestamp: DateTime<Utc> },
-    Error { code: String, message: String, request_type: Option<String> },
+    MessagesRead {
+        conversation_id: Uuid,
+        reader_id: UserId,
+        count: i64,
+    },
+    Pong {
+        timestamp: DateTime<Utc>,
+    },
+    Error {
+        code: String,
+        message: String,
+        request_type: Option<String>,
+    },
 }
 
 impl ServerFrame {
@@ -203,7 +228,6 @@ impl ServerFrame {
         ServerFrame::MessageSent { conversation_id: m.conversation_id.uuid(), message: MessageOut::from(m) }
     }
 }
-
 
 pub fn encode(frame: &ServerFrame) -> String {
     serde_json::to_string(frame).unwrap_or_default()

@@ -41,7 +41,13 @@ pub struct ThreadUser {
 
 impl From<&User> for ThreadUser {
     fn from(u: &User) -> Self {
-        ThreadUser { id: u.id.clone(), email: u.email.clone(), username: u.username.clone(), role: None, is_active: true }
+        ThreadUser {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            username: u.username.clone(),
+            role: None,
+            is_active: true,
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Who is calling: JWT verification and the actix extractor that turns a bearer token into an
 //! [`Actor`]. Tokens come from chatwire's own `token` command (HS256) or from an external identity
 //! provider (RS256/ES256 with its public key), e.g. Django REST framework SimpleJWT.
-use std::future::Future;
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -229,9 +229,8 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| CoreError::Internal("app state missing".into()))?;
+            let state =
+                req.app_data::<web::Data<AppState>>().ok_or_else(|| CoreError::Internal("app state missing".into()))?;
             authenticate(state, bearer(&req)).await.map(Authenticated)
         })
     }
@@ -299,7 +298,10 @@ mod tests {
         };
         let exp = later();
         assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "chat", "iss": "https://id.example"}))).is_ok());
-        assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": ["other", "chat"], "iss": "https://id.example"}))).is_ok());
+        assert!(
+            v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": ["other", "chat"], "iss": "https://id.example"})))
+                .is_ok()
+        );
         assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "other", "iss": "https://id.example"}))).is_err());
         assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "iss": "https://id.example"}))).is_err(), "aud missing");
         assert!(v.verify(&sign(json!({"sub": "5", "exp": exp, "aud": "chat", "iss": "https://evil"}))).is_err());
@@ -357,7 +359,8 @@ mod tests {
             let forged = mint(&fixture(public), &claims(Some(&id), later())).unwrap();
             assert!(v.verify(&forged).is_err(), "{alg:?}: key confusion");
         }
-        let rsa_only = Verifier::new(&[JwtKey::PublicKeyPem(fixture("rsa_public.pem"))], TokenRules::default()).unwrap();
+        let rsa_only =
+            Verifier::new(&[JwtKey::PublicKeyPem(fixture("rsa_public.pem"))], TokenRules::default()).unwrap();
         assert!(rsa_only.verify(&signed(Algorithm::ES256, &fixture("ec_private.pem"), &id)).is_err());
     }
 }

@@ -25,9 +25,8 @@ pub struct EmbeddedPg {
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    let mut candidates: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
         let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
         versions.sort();
@@ -83,7 +82,10 @@ impl EmbeddedPg {
                 .output()
                 .map_err(|e| fail("chown", e))?;
             if !out.status.success() {
-                return Err(EmbeddedPgError::Failed { step: "chown", detail: String::from_utf8_lossy(&out.stderr).into() });
+                return Err(EmbeddedPgError::Failed {
+                    step: "chown",
+                    detail: String::from_utf8_lossy(&out.stderr).into(),
+                });
             }
         }
         Ok(())

@@ -15,8 +15,8 @@ pub mod drf;
 pub mod embedded_pg;
 pub mod error;
 pub mod health;
-pub mod state;
 pub mod socket;
+pub mod state;
 
 pub use app::{Application, NodeHandle};
 pub use config::Settings;

@@ -2,15 +2,19 @@
 use std::path::Path;
 
 use anyhow::Context;
+use chatwire_server::Application;
 use chatwire_server::auth::{Claims, mint};
 use chatwire_server::config::{JwtKey, Settings};
 use chatwire_server::embedded_pg::EmbeddedPg;
-use chatwire_server::Application;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "chatwire", version, about = "A horizontally scaled chat backend that speaks Django Channels chat APIs")]
+#[command(
+    name = "chatwire",
+    version,
+    about = "A horizontally scaled chat backend that speaks Django Channels chat APIs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -95,7 +99,9 @@ fn dev_secret(settings: &mut Settings) -> anyhow::Result<Vec<u8>> {
         return Ok(s.clone());
     }
     if !settings.jwt_keys.is_empty() {
-        anyhow::bail!("`chatwire token` needs CHATWIRE_JWT_SECRET (tokens for a public key come from your identity provider)");
+        anyhow::bail!(
+            "`chatwire token` needs CHATWIRE_JWT_SECRET (tokens for a public key come from your identity provider)"
+        );
     }
     let path = settings.data_dir.join("jwt_secret");
     let secret = read_or_create_secret(&path)?;
@@ -106,9 +112,10 @@ fn dev_secret(settings: &mut Settings) -> anyhow::Result<Vec<u8>> {
 
 fn read_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     if let Ok(s) = std::fs::read_to_string(path)
-        && !s.trim().is_empty() {
-            return Ok(s.trim().as_bytes().to_vec());
-        }
+        && !s.trim().is_empty()
+    {
+        return Ok(s.trim().as_bytes().to_vec());
+    }
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).context("creating the data folder")?;
     let secret: String = (0..48).map(|_| char::from(b'a' + rand::random_range(0..26u8))).collect();
     std::fs::write(path, &secret).with_context(|| format!("writing {}", path.display()))?;

@@ -59,7 +59,13 @@ impl Store for PgStore {
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>> {
         ok(users::by_username(&mut *self.conn().await?, username).await)
     }
-    async fn search_users(&self, query: &str, scope: SearchScope, exclude: &UserId, limit: i64) -> CoreResult<Vec<User>> {
+    async fn search_users(
+        &self,
+        query: &str,
+        scope: SearchScope,
+        exclude: &UserId,
+        limit: i64,
+    ) -> CoreResult<Vec<User>> {
         ok(users::search(&mut *self.conn().await?, query, scope, exclude, limit).await)
     }
     async fn set_last_seen(&self, id: &UserId, at: DateTime<Utc>) -> CoreResult<()> {
@@ -91,7 +97,8 @@ impl Store for PgStore {
         conversation: ConversationId,
         viewer: &UserId,
     ) -> CoreResult<Option<ConversationView>> {
-        let views = ok(conversations::views(&mut *self.conn().await?, viewer, ListFilter::Visible, Some(conversation)).await)?;
+        let views =
+            ok(conversations::views(&mut *self.conn().await?, viewer, ListFilter::Visible, Some(conversation)).await)?;
         Ok(views.into_iter().next())
     }
     async fn list_conversations(&self, viewer: &UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>> {
@@ -118,7 +125,12 @@ impl Store for PgStore {
     async fn set_role(&self, conversation: ConversationId, user: &UserId, role: Role) -> CoreResult<()> {
         ok(conversations::set_role(&mut *self.conn().await?, conversation, user, role).await)
     }
-    async fn set_member_state(&self, conversation: ConversationId, user: &UserId, state: MemberState) -> CoreResult<()> {
+    async fn set_member_state(
+        &self,
+        conversation: ConversationId,
+        user: &UserId,
+        state: MemberState,
+    ) -> CoreResult<()> {
         ok(conversations::set_state(&mut *self.conn().await?, conversation, user, state).await)
     }
     async fn delete_conversation(&self, conversation: ConversationId) -> CoreResult<()> {

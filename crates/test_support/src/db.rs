@@ -23,7 +23,9 @@ async fn template() -> String {
             let hash = {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                for m in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations")).expect("migrations dir") {
+                for m in
+                    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations")).expect("migrations dir")
+                {
                     let p = m.expect("entry").path();
                     std::fs::read_to_string(p.join("up.sql")).unwrap_or_default().hash(&mut h);
                 }
@@ -37,16 +39,20 @@ async fn template() -> String {
                 #[diesel(sql_type = diesel::sql_types::BigInt)]
                 n: i64,
             }
-            let exists: N = diesel::sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"))
-                .get_result(&mut admin)
-                .await
-                .expect("query");
+            let exists: N =
+                diesel::sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"))
+                    .get_result(&mut admin)
+                    .await
+                    .expect("query");
             if exists.n == 0 {
                 let tmp = format!("{name}_building");
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {tmp}")).execute(&mut admin).await;
                 diesel::sql_query(format!("CREATE DATABASE {tmp}")).execute(&mut admin).await.expect("create template");
                 chatwire_store::run_migrations(&with_db(&admin_url(), &tmp)).await.expect("migrating the template");
-                diesel::sql_query(format!("ALTER DATABASE {tmp} RENAME TO {name}")).execute(&mut admin).await.expect("rename");
+                diesel::sql_query(format!("ALTER DATABASE {tmp} RENAME TO {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("rename");
             }
             diesel::sql_query("SELECT pg_advisory_unlock(727275)").execute(&mut admin).await.expect("unlock");
             name
@@ -82,7 +88,10 @@ impl TestDb {
     pub async fn migrated_until(last: &str) -> TestDb {
         let name = format!("chatwire_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = AsyncPgConnection::establish(&admin_url()).await.expect("connecting to the test Postgres");
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("creating the test database");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("creating the test database");
         let url = with_db(&admin_url(), &name);
         let (target, last) = (url.clone(), last.replace('-', ""));
         tokio::task::spawn_blocking(move || {
@@ -91,7 +100,8 @@ impl TestDb {
             let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&target)
                 .expect("connecting to the new database");
             loop {
-                let version = conn.run_next_migration(chatwire_store::migrate::MIGRATIONS).expect("a migration").to_string();
+                let version =
+                    conn.run_next_migration(chatwire_store::migrate::MIGRATIONS).expect("a migration").to_string();
                 if version.replace('-', "") == last {
                     break;
                 }
@@ -116,7 +126,9 @@ impl Drop for TestDb {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         })

@@ -51,5 +51,6 @@ pub fn token(user_id: impl std::fmt::Display, username: &str) -> String {
 /// Signs any claims with the test nodes' secret (HS256), for tokens of every shape.
 pub fn sign(claims: &serde_json::Value) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key).expect("signing a test token")
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key)
+        .expect("signing a test token")
 }

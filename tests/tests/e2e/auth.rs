@@ -5,13 +5,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 /// A REST call of each dialect that needs nothing but an authenticated caller.
-const REST: &[&str] = &[
-    "/api/v1/users/me",
-    "/api/unread-count/",
-    "/chat/user/threads/",
-    "/messages/api/chats/",
-    "/api/v1.0/chat/rooms/",
-];
+const REST: &[&str] =
+    &["/api/v1/users/me", "/api/unread-count/", "/chat/user/threads/", "/messages/api/chats/", "/api/v1.0/chat/rooms/"];
 
 /// Each dialect's socket that needs no room.
 const SOCKETS: &[&str] = &["/ws/v1", "/ws/chat/", "/ws/chat/?dialect=spherespace", "/ws/chat/room/", "/messages/ws/"];
@@ -42,7 +37,13 @@ async fn bad_tokens_are_refused_everywhere() {
         ("missing", None),
         ("garbage", Some("abc".to_owned())),
         ("expired", Some(sign(&json!({"user_id": "5", "exp": now() - 10})))),
-        ("wrong key", Some(chatwire_server::auth::mint(b"another-secret", &chatwire_server::auth::Claims::for_user("5", 600)).expect("mint"))),
+        (
+            "wrong key",
+            Some(
+                chatwire_server::auth::mint(b"another-secret", &chatwire_server::auth::Claims::for_user("5", 600))
+                    .expect("mint"),
+            ),
+        ),
         ("a refresh token", Some(simplejwt("refresh", json!("5")))),
         ("no user id", Some(sign(&json!({"token_type": "access", "exp": now() + 300})))),
         ("an empty user id", Some(sign(&json!({"user_id": "", "exp": now() + 300})))),

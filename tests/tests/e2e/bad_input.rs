@@ -90,7 +90,8 @@ async fn rest_errors_are_json_with_stable_codes() {
     let (s2, b2) = cluster.get(0, &eve, &format!("/api/v1/conversations/{}", conv + 1000)).await;
     assert_eq!((s1, s2), (404, 404));
     assert_eq!(b1, b2, "a stranger must not tell a real conversation from a missing one");
-    let (s, _) = cluster.post(0, &eve, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "hi"})).await;
+    let (s, _) =
+        cluster.post(0, &eve, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "hi"})).await;
     assert_eq!(s, 404);
 
     let (status, body) = cluster
@@ -98,7 +99,8 @@ async fn rest_errors_are_json_with_stable_codes() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "too_long");
-    let (status, body) = cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "  "})).await;
+    let (status, body) =
+        cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "  "})).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid")));
 
     let (status, body) = cluster.get(0, &alice, "/api/v1/nowhere").await;

@@ -9,19 +9,23 @@ async fn edits_deletes_and_reactions_reach_the_other_node() {
     let cluster = TestCluster::start(2).await;
     let (alice, bob, conv) = cluster.alice_and_bob().await;
     let mut bob_ws = cluster.socket(1, &bob).await;
-    let (_, sent) = cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "helo"})).await;
+    let (_, sent) =
+        cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "helo"})).await;
     let id = sent["id"].as_i64().expect("id");
     bob_ws.expect_type("message_created").await;
 
-    let (status, body) = cluster.send("PATCH", 1, &bob, &format!("/api/v1/messages/{id}"), json!({"content": "mine now"})).await;
+    let (status, body) =
+        cluster.send("PATCH", 1, &bob, &format!("/api/v1/messages/{id}"), json!({"content": "mine now"})).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "only the author edits");
-    let (status, edited) = cluster.send("PATCH", 0, &alice, &format!("/api/v1/messages/{id}"), json!({"content": "hello"})).await;
+    let (status, edited) =
+        cluster.send("PATCH", 0, &alice, &format!("/api/v1/messages/{id}"), json!({"content": "hello"})).await;
     assert_eq!(status, 200, "{edited}");
     assert!(edited["edited_at"].is_string());
     let ev = bob_ws.expect_type("message_edited").await;
     assert_eq!(ev["message"]["content"], "hello");
 
-    let (status, reacted) = cluster.post(1, &bob, &format!("/api/v1/messages/{id}/reactions"), json!({"emoji": "👍"})).await;
+    let (status, reacted) =
+        cluster.post(1, &bob, &format!("/api/v1/messages/{id}/reactions"), json!({"emoji": "👍"})).await;
     assert_eq!((status, reacted["change"].as_str()), (200, Some("added")));
     let mut alice_ws = cluster.socket(0, &alice).await;
     let (_, reacted) = cluster.post(1, &bob, &format!("/api/v1/messages/{id}/reactions"), json!({"emoji": "👍"})).await;
@@ -47,13 +51,15 @@ async fn edits_deletes_and_reactions_reach_the_other_node() {
 async fn typing_expires_by_itself() {
     let cluster = TestCluster::start(2).await;
     let (alice, bob, conv) = cluster.alice_and_bob().await;
-    let (status, _) = cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/typing"), json!({"is_typing": true})).await;
+    let (status, _) =
+        cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/typing"), json!({"is_typing": true})).await;
     assert_eq!(status, 204);
     let svc_typing = |c: &TestCluster| {
         let url = format!("{}/api/v1/conversations/{conv}/typing-users", c.node(1).http());
         let (http, token) = (c.http.clone(), bob.token.clone());
         async move {
-            let v: serde_json::Value = http.get(url).bearer_auth(token).send().await.expect("req").json().await.expect("json");
+            let v: serde_json::Value =
+                http.get(url).bearer_auth(token).send().await.expect("req").json().await.expect("json");
             v
         }
     };

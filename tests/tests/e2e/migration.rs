@@ -65,7 +65,12 @@ async fn a_populated_database_carries_over() {
         .as_array()
         .expect("list")
         .iter()
-        .map(|v| (v["conversation"]["id"].as_i64().expect("integer id"), v["conversation"]["kind"].as_str().expect("kind").to_owned()))
+        .map(|v| {
+            (
+                v["conversation"]["id"].as_i64().expect("integer id"),
+                v["conversation"]["kind"].as_str().expect("kind").to_owned(),
+            )
+        })
         .collect();
     ids.sort();
     assert_eq!(ids, vec![(1, "dm".to_owned()), (2, "group".to_owned())]);
@@ -73,8 +78,12 @@ async fn a_populated_database_carries_over() {
     assert_eq!((dm["conversation"]["last_seq"].as_i64(), dm["unread_count"].as_i64()), (Some(3), Some(1)), "{dm}");
     assert_eq!(dm["last_message"]["content"], "three");
     let (_, history) = cluster.get(0, &alice, "/api/v1/conversations/1/messages").await;
-    let seqs: Vec<(i64, &str)> =
-        history.as_array().expect("list").iter().map(|m| (m["seq"].as_i64().expect("seq"), m["content"].as_str().expect("c"))).collect();
+    let seqs: Vec<(i64, &str)> = history
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| (m["seq"].as_i64().expect("seq"), m["content"].as_str().expect("c")))
+        .collect();
     assert_eq!(seqs, vec![(1, "one"), (2, "two"), (3, "three")]);
     assert_eq!(history[0]["sender"]["id"], ALICE);
     assert_eq!(history[0]["reactions"], json!([{"emoji": "👍", "count": 1, "users": [BOB]}]));
@@ -82,7 +91,10 @@ async fn a_populated_database_carries_over() {
     // Old system notes have a sender now (the group's creator), in every dialect.
     let (_, notes) = cluster.get(0, &carol, "/messages/api/chats/2/messages/").await;
     let note = &notes["results"][0];
-    assert_eq!((note["content"].as_str(), note["sender"]["username"].as_str()), (Some("Alice created the group"), Some("alice")));
+    assert_eq!(
+        (note["content"].as_str(), note["sender"]["username"].as_str()),
+        (Some("Alice created the group"), Some("alice"))
+    );
 
     // The DM pair is still unique, the old idempotency key still holds, seqs go on.
     let (_, again) = cluster.post(0, &bob, "/api/v1/conversations/dm", json!({"user_id": ALICE})).await;

@@ -42,9 +42,8 @@ async fn messages_cross_nodes_to_every_device_and_no_one_else() {
     }
 
     // Bob (node 1) -> Alice, over REST.
-    let (status, sent) = cluster
-        .post(1, &bob, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "hi alice"}))
-        .await;
+    let (status, sent) =
+        cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "hi alice"})).await;
     assert_eq!(status, 201, "{sent}");
     // Alice's own message came back only as her ack, so the next event is Bob's.
     let got = alice_ws.expect_type("message_created").await;
@@ -97,11 +96,13 @@ async fn group_fan_out_follows_membership() {
     assert_eq!(s2.expect_type("message_created").await["message"]["content"], "one");
 
     // A non-admin may not remove others.
-    let (status, body) = cluster.send("DELETE", 1, &m1, &format!("/api/v1/conversations/{conv}/members/{}", m2.id), json!({})).await;
+    let (status, body) =
+        cluster.send("DELETE", 1, &m1, &format!("/api/v1/conversations/{conv}/members/{}", m2.id), json!({})).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "forbidden");
 
-    let (status, _) = cluster.send("DELETE", 0, &owner, &format!("/api/v1/conversations/{conv}/members/{}", m2.id), json!({})).await;
+    let (status, _) =
+        cluster.send("DELETE", 0, &owner, &format!("/api/v1/conversations/{conv}/members/{}", m2.id), json!({})).await;
     assert_eq!(status, 204);
     s2.expect_type("conversation_left").await;
     // The group records the change as a system message, for those still in it.

@@ -16,7 +16,8 @@ async fn search_paging_and_delivery_receipts() {
 
     let (status, found) = cluster.get(1, &bob, "/api/v1/users/search?q=ALI").await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = found["results"].as_array().expect("results").iter().map(|u| u["username"].as_str().expect("name")).collect();
+    let names: Vec<&str> =
+        found["results"].as_array().expect("results").iter().map(|u| u["username"].as_str().expect("name")).collect();
     assert_eq!(names, vec!["alice", "alicia"]);
     let (_, me_excluded) = cluster.get(0, &alice, "/api/v1/users/search?q=alice").await;
     assert!(me_excluded["results"].as_array().expect("results").iter().all(|u| u["id"] != alice.id));
@@ -24,18 +25,29 @@ async fn search_paging_and_delivery_receipts() {
     assert_eq!(wildcard["results"], json!([]), "% is a character, not a wildcard");
 
     for i in 1..=7 {
-        cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": format!("m{i}")})).await;
+        cluster
+            .post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": format!("m{i}")}))
+            .await;
     }
     let base = format!("/api/v1/conversations/{conv}/messages");
     assert_eq!(seqs(&cluster.get(1, &bob, &format!("{base}?limit=3")).await.1), vec![5, 6, 7], "newest page");
     assert_eq!(seqs(&cluster.get(1, &bob, &format!("{base}?before=5&limit=3")).await.1), vec![2, 3, 4]);
     assert_eq!(seqs(&cluster.get(1, &bob, &format!("{base}?before=2")).await.1), vec![1]);
-    assert_eq!(seqs(&cluster.get(1, &bob, &format!("{base}?after=0&limit=2")).await.1), vec![1, 2], "oldest page after");
-    assert_eq!(seqs(&cluster.get(1, &bob, &format!("{base}?after=7")).await.1), Vec::<i64>::new(), "nothing after the end");
+    assert_eq!(
+        seqs(&cluster.get(1, &bob, &format!("{base}?after=0&limit=2")).await.1),
+        vec![1, 2],
+        "oldest page after"
+    );
+    assert_eq!(
+        seqs(&cluster.get(1, &bob, &format!("{base}?after=7")).await.1),
+        Vec::<i64>::new(),
+        "nothing after the end"
+    );
     assert_eq!(seqs(&cluster.get(1, &bob, &format!("{base}?after=2&before=5")).await.1), vec![3, 4]);
 
     let mut alice_ws = cluster.socket(0, &alice).await;
-    let (status, moved) = cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/delivered"), json!({"seq": 4})).await;
+    let (status, moved) =
+        cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/delivered"), json!({"seq": 4})).await;
     assert_eq!((status, moved["seq"].as_i64(), moved["marked"].as_i64()), (200, Some(4), Some(4)));
     let ev = alice_ws.expect_type("delivered").await;
     assert_eq!((ev["seq"].as_i64(), ev["user"]["id"].as_i64()), (Some(4), Some(bob.id)));
@@ -54,21 +66,27 @@ async fn group_lifecycle_rename_add_leave_delete() {
     let owner = cluster.user("owner").await;
     let m1 = cluster.user("m1").await;
     let late = cluster.user("late").await;
-    let (_, group) = cluster.post(0, &owner, "/api/v1/conversations/groups", json!({"title": "t", "member_ids": [m1.id]})).await;
+    let (_, group) =
+        cluster.post(0, &owner, "/api/v1/conversations/groups", json!({"title": "t", "member_ids": [m1.id]})).await;
     let conv = group["conversation"]["id"].as_i64().expect("an integer id");
     assert_eq!(group["conversation"]["kind"], "group");
-    let roles: Vec<&str> = group["members"].as_array().expect("members").iter().map(|m| m["role"].as_str().expect("role")).collect();
+    let roles: Vec<&str> =
+        group["members"].as_array().expect("members").iter().map(|m| m["role"].as_str().expect("role")).collect();
     assert_eq!(roles, vec!["owner", "member"]);
     let mut m1_ws = cluster.socket(1, &m1).await;
     let mut late_ws = cluster.socket(1, &late).await;
 
-    let (status, body) = cluster.send("PATCH", 1, &m1, &format!("/api/v1/conversations/{conv}"), json!({"title": "mine"})).await;
+    let (status, body) =
+        cluster.send("PATCH", 1, &m1, &format!("/api/v1/conversations/{conv}"), json!({"title": "mine"})).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
-    let (status, renamed) = cluster.send("PATCH", 0, &owner, &format!("/api/v1/conversations/{conv}"), json!({"title": "team"})).await;
+    let (status, renamed) =
+        cluster.send("PATCH", 0, &owner, &format!("/api/v1/conversations/{conv}"), json!({"title": "team"})).await;
     assert_eq!((status, renamed["title"].as_str()), (200, Some("team")));
     assert_eq!(m1_ws.expect_type("conversation_updated").await["conversation"]["title"], "team");
 
-    let (status, added) = cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/members"), json!({"user_ids": [late.id, m1.id]})).await;
+    let (status, added) = cluster
+        .post(0, &owner, &format!("/api/v1/conversations/{conv}/members"), json!({"user_ids": [late.id, m1.id]}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(added["added"], json!([late.id]), "existing members are not added twice");
     assert_eq!(late_ws.expect_type("conversation_joined").await["conversation"]["id"], conv);
@@ -85,7 +103,12 @@ async fn group_lifecycle_rename_add_leave_delete() {
     let (status, _) = cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/leave"), json!({})).await;
     assert_eq!(status, 204);
     let (_, view) = cluster.get(1, &m1, &format!("/api/v1/conversations/{conv}")).await;
-    let m1_role = view["members"].as_array().expect("members").iter().find(|m| m["user"]["id"] == m1.id).map(|m| m["role"].clone());
+    let m1_role = view["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["user"]["id"] == m1.id)
+        .map(|m| m["role"].clone());
     assert_eq!(m1_role, Some(json!("admin")));
     let (status, _) = cluster.get(0, &owner, &format!("/api/v1/conversations/{conv}")).await;
     assert_eq!(status, 404, "a former member learns nothing more");
@@ -105,7 +128,8 @@ async fn message_requests_accept_and_decline() {
     let alice = cluster.user("alice").await;
     let bob = cluster.user("bob").await;
     let carol = cluster.user("carol").await;
-    let (status, dm) = cluster.post(0, &alice, "/api/v1/conversations/dm", json!({"user_id": bob.id, "as_request": true})).await;
+    let (status, dm) =
+        cluster.post(0, &alice, "/api/v1/conversations/dm", json!({"user_id": bob.id, "as_request": true})).await;
     assert_eq!(status, 200);
     let conv = dm["conversation"]["id"].as_i64().expect("an integer id");
     let path = format!("/api/v1/conversations/{conv}/messages");
@@ -120,15 +144,18 @@ async fn message_requests_accept_and_decline() {
     let (status, page) = cluster.get(1, &bob, &path).await;
     assert_eq!((status, seqs(&page)), (200, vec![1]), "a request can be read");
 
-    let (status, _) = cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/request"), json!({"action": "accept"})).await;
+    let (status, _) =
+        cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/request"), json!({"action": "accept"})).await;
     assert_eq!(status, 204);
     let (status, _) = cluster.post(1, &bob, &path, json!({"content": "sure"})).await;
     assert_eq!(status, 201);
 
-    let (_, dm) = cluster.post(0, &alice, "/api/v1/conversations/dm", json!({"user_id": carol.id, "as_request": true})).await;
+    let (_, dm) =
+        cluster.post(0, &alice, "/api/v1/conversations/dm", json!({"user_id": carol.id, "as_request": true})).await;
     let c2 = dm["conversation"]["id"].as_i64().expect("an integer id");
     let mut carol_ws = cluster.socket(1, &carol).await;
-    let (status, _) = cluster.post(1, &carol, &format!("/api/v1/conversations/{c2}/request"), json!({"action": "decline"})).await;
+    let (status, _) =
+        cluster.post(1, &carol, &format!("/api/v1/conversations/{c2}/request"), json!({"action": "decline"})).await;
     assert_eq!(status, 204);
     carol_ws.expect_type("conversation_left").await;
     cluster.post(0, &alice, &format!("/api/v1/conversations/{c2}/messages"), json!({"content": "please?"})).await;
@@ -136,9 +163,11 @@ async fn message_requests_accept_and_decline() {
     assert!(after.iter().all(|f| f["type"] != "message_created"), "a declined request delivers nothing: {after:?}");
     let (status, _) = cluster.get(1, &carol, &format!("/api/v1/conversations/{c2}")).await;
     assert_eq!(status, 404);
-    let (status, body) = cluster.post(1, &carol, &format!("/api/v1/conversations/{c2}/request"), json!({"action": "accept"})).await;
+    let (status, body) =
+        cluster.post(1, &carol, &format!("/api/v1/conversations/{c2}/request"), json!({"action": "accept"})).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "declined: it is gone for her");
-    let (status, body) = cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/request"), json!({"action": "maybe"})).await;
+    let (status, body) =
+        cluster.post(1, &bob, &format!("/api/v1/conversations/{conv}/request"), json!({"action": "maybe"})).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid")));
 }
 

@@ -19,5 +19,8 @@ async fn served_openapi_document_matches_the_checked_in_one() {
         std::fs::write(path, &pretty).expect("writing docs/openapi.json");
     }
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(checked_in == pretty, "docs/openapi.json is stale: run CHATWIRE_UPDATE_DOCS=1 cargo test --workspace openapi");
+    assert!(
+        checked_in == pretty,
+        "docs/openapi.json is stale: run CHATWIRE_UPDATE_DOCS=1 cargo test --workspace openapi"
+    );
 }

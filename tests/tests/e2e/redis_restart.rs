@@ -43,10 +43,11 @@ async fn subscriptions_come_back_and_resync_restores_what_was_dropped() {
     for _ in 0..20 {
         cluster.post(0, &alice, &path, json!({"content": "after"})).await;
         if let Some(f) = bob_ws.recv_within(Duration::from_millis(500)).await
-            && f["type"] == "message_created" {
-                delivered = true;
-                break;
-            }
+            && f["type"] == "message_created"
+        {
+            delivered = true;
+            break;
+        }
     }
     assert!(delivered, "no live delivery after Redis came back");
 }

@@ -72,7 +72,9 @@ async fn sync_endpoint_returns_what_was_missed() {
     let c1 = cluster.dm(&alice, &bob).await;
     let c2 = cluster.dm(&alice, &carol).await;
     for i in 1..=5 {
-        cluster.post(0, &alice, &format!("/api/v1/conversations/{c1}/messages"), json!({"content": format!("{i}")})).await;
+        cluster
+            .post(0, &alice, &format!("/api/v1/conversations/{c1}/messages"), json!({"content": format!("{i}")}))
+            .await;
     }
     cluster.post(0, &alice, &format!("/api/v1/conversations/{c2}/messages"), json!({"content": "x"})).await;
     let (status, batches) =
@@ -80,7 +82,8 @@ async fn sync_endpoint_returns_what_was_missed() {
     assert_eq!(status, 200, "{batches}");
     let batches = batches.as_array().expect("array");
     assert_eq!(batches.len(), 1, "bob sees only his conversation");
-    let seqs: Vec<i64> = batches[0]["messages"].as_array().expect("m").iter().map(|m| m["seq"].as_i64().expect("s")).collect();
+    let seqs: Vec<i64> =
+        batches[0]["messages"].as_array().expect("m").iter().map(|m| m["seq"].as_i64().expect("s")).collect();
     assert_eq!(seqs, vec![4, 5]);
     assert_eq!(batches[0]["last_seq"], 5);
     assert_eq!(batches[0]["has_more"], false);

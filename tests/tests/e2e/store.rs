@@ -1,9 +1,9 @@
 //! The store on its own, against a real database: the invariants every dialect leans on.
 use std::sync::Arc;
 
+use chatwire_core::UserId;
 use chatwire_core::model::{MemberState, MessageKind, MessagePage, NewMessage, Profile, ReactionChange, User};
 use chatwire_core::ports::{ListFilter, Store};
-use chatwire_core::UserId;
 use chatwire_store::PgStore;
 use chatwire_test_support::TestDb;
 
@@ -108,6 +108,7 @@ async fn idempotency_membership_and_watermarks() {
     assert!(deleted.is_deleted() && deleted.content.is_empty());
     let page = store.list_messages(conv.id, MessagePage { before: None, after: None, limit: 10 }).await.expect("list");
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
-    let page = store.list_messages(conv.id, MessagePage { before: Some(2), after: None, limit: 10 }).await.expect("list");
+    let page =
+        store.list_messages(conv.id, MessagePage { before: Some(2), after: None, limit: 10 }).await.expect("list");
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
 }

@@ -133,7 +133,8 @@ impl ChatService {
         if !self.store.remove_member(id, &user).await? {
             return Err(CoreError::NotFound("member"));
         }
-        self.publish(Event::MemberRemoved { conversation_id: id, user_id: user.clone(), by: Some(actor.id().clone()) }).await;
+        self.publish(Event::MemberRemoved { conversation_id: id, user_id: user.clone(), by: Some(actor.id().clone()) })
+            .await;
         let leaving = user == *actor.id();
         self.publish(Event::ConversationLeft { user_id: user, conversation_id: id }).await;
         let note = match removed {

@@ -46,12 +46,23 @@ impl ChatService {
 
     /// For dialects that have no message requests: their users see a request as an ordinary
     /// conversation, so replying to it accepts it.
-    pub async fn send_message_accepting(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage) -> CoreResult<Sent> {
+    pub async fn send_message_accepting(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        msg: NewMessage,
+    ) -> CoreResult<Sent> {
         self.send(actor, conversation, msg, Requests::ReplyAccepts).await
     }
 
     /// Sends a message under the given request policy (see [`Requests`]).
-    pub async fn send(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage, requests: Requests) -> CoreResult<Sent> {
+    pub async fn send(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        msg: NewMessage,
+        requests: Requests,
+    ) -> CoreResult<Sent> {
         validate::new_message(&self.limits, &msg)?;
         let mut sent = self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await?;
         if sent.is_none() {
@@ -74,7 +85,12 @@ impl ChatService {
     /// Writes a group's record of a change ("alice added bob") into its history. Its sender is the
     /// member who made the change, so every client can render it as a message from someone;
     /// `kind` tells it apart, and it never counts as unread.
-    pub async fn post_system_message(&self, conversation: ConversationId, by: &Actor, content: &str) -> CoreResult<Message> {
+    pub async fn post_system_message(
+        &self,
+        conversation: ConversationId,
+        by: &Actor,
+        content: &str,
+    ) -> CoreResult<Message> {
         let msg = NewMessage { content: content.to_owned(), ..NewMessage::default() };
         let sent = self
             .store
@@ -86,7 +102,12 @@ impl ChatService {
     }
 
     /// A page of messages in ascending seq order.
-    pub async fn messages(&self, actor: &Actor, conversation: ConversationId, page: MessagePage) -> CoreResult<Vec<Message>> {
+    pub async fn messages(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        page: MessagePage,
+    ) -> CoreResult<Vec<Message>> {
         self.member_of(actor, conversation).await?;
         let page = MessagePage { limit: page.limit.clamp(1, self.limits.max_page), ..page };
         self.store.list_messages(conversation, page).await
@@ -181,7 +202,12 @@ impl ChatService {
 
     /// What the actor missed: for each cursor, messages after its seq (bounded per conversation),
     /// and for every other visible conversation its `last_seq` so the client knows to fetch it.
-    pub async fn sync(&self, actor: &Actor, cursors: &[SyncCursor], per_conversation: i64) -> CoreResult<Vec<SyncBatch>> {
+    pub async fn sync(
+        &self,
+        actor: &Actor,
+        cursors: &[SyncCursor],
+        per_conversation: i64,
+    ) -> CoreResult<Vec<SyncBatch>> {
         let limit = per_conversation.clamp(1, self.limits.max_page);
         // Reconnect storms (a node died) make this hot: one light query, then only what was missed.
         let seen: HashMap<ConversationId, i64> = cursors.iter().map(|c| (c.conversation_id, c.seq)).collect();
@@ -190,11 +216,12 @@ impl ChatService {
         for (id, last_seq) in conversations {
             let mut batch = SyncBatch { conversation_id: id, last_seq, messages: Vec::new(), has_more: false };
             if let Some(&after) = seen.get(&id)
-                && after < last_seq {
-                    let page = MessagePage { before: None, after: Some(after), limit };
-                    batch.messages = self.store.list_messages(id, page).await?;
-                    batch.has_more = batch.messages.last().is_some_and(|m| m.seq < last_seq);
-                }
+                && after < last_seq
+            {
+                let page = MessagePage { before: None, after: Some(after), limit };
+                batch.messages = self.store.list_messages(id, page).await?;
+                batch.has_more = batch.messages.last().is_some_and(|m| m.seq < last_seq);
+            }
             batches.push(batch);
         }
         Ok(batches)

@@ -57,12 +57,21 @@ impl ChatService {
     pub async fn typing(&self, actor: &Actor, conversation: ConversationId, is_typing: bool) -> CoreResult<()> {
         self.active_member_of(actor, conversation).await?;
         self.presence.set_typing(conversation, actor.id(), is_typing).await?;
-        self.publish(Event::Typing { conversation_id: conversation, user: actor.user.clone(), is_typing, at: Utc::now() })
-            .await;
+        self.publish(Event::Typing {
+            conversation_id: conversation,
+            user: actor.user.clone(),
+            is_typing,
+            at: Utc::now(),
+        })
+        .await;
         Ok(())
     }
 
-    pub async fn typing_users(&self, actor: &Actor, conversation: ConversationId) -> CoreResult<Vec<crate::model::User>> {
+    pub async fn typing_users(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+    ) -> CoreResult<Vec<crate::model::User>> {
         self.member_of(actor, conversation).await?;
         let ids = self.presence.typing(conversation).await?;
         let ids: Vec<_> = ids.into_iter().filter(|id| id != actor.id()).collect();

@@ -21,7 +21,13 @@ impl ChatService {
     }
 
     /// Other users matching `query`; an empty query matches nobody.
-    pub async fn search_users(&self, actor: &Actor, query: &str, scope: SearchScope, limit: i64) -> CoreResult<Vec<User>> {
+    pub async fn search_users(
+        &self,
+        actor: &Actor,
+        query: &str,
+        scope: SearchScope,
+        limit: i64,
+    ) -> CoreResult<Vec<User>> {
         let query = query.trim();
         if query.is_empty() {
             return Ok(Vec::new());

@@ -43,12 +43,18 @@ fn dialect_param(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// `GET /ws/chat/?token=<jwt>[&dialect=dotted|spherespace]`: two documents claim this path;
 /// `?dialect=` picks per connection, `CHATWIRE_WS_CHAT_DIALECT` otherwise.
-async fn chat_socket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn chat_socket(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let dialect = match dialect_param(&req)?.as_deref() {
         None => state.settings.ws_chat_dialect,
         Some("dotted") => WsChatDialect::Dotted,
         Some("spherespace") => WsChatDialect::Spherespace,
-        Some(other) => return Err(ApiError::bad_request("unknown_dialect", format!("no dialect `{other}` on /ws/chat/"))),
+        Some(other) => {
+            return Err(ApiError::bad_request("unknown_dialect", format!("no dialect `{other}` on /ws/chat/")));
+        }
     };
     match dialect {
         WsChatDialect::Dotted => upgrade(&req, body, state, dotted::socket::Dotted).await,

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatwire_bus::Subscription;
-use chatwire_core::{Channel, ConversationId};
 use chatwire_core::service::Actor;
+use chatwire_core::{Channel, ConversationId};
 
 use crate::auth;
 use crate::error::ApiError;

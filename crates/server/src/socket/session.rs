@@ -187,18 +187,17 @@ pub(crate) async fn run<D: Dialect>(
     stream: AggregatedMessageStream,
     mut dialect: D,
 ) {
-    let mut core =
-        SocketCore {
-            state,
-            actor,
-            sub,
-            session,
-            seen: SeenSeqs::default(),
-            left: HashSet::new(),
-            last_heard: Instant::now(),
-            connected_at: Instant::now(),
-            last_activity: Utc::now(),
-        };
+    let mut core = SocketCore {
+        state,
+        actor,
+        sub,
+        session,
+        seen: SeenSeqs::default(),
+        left: HashSet::new(),
+        last_heard: Instant::now(),
+        connected_at: Instant::now(),
+        last_activity: Utc::now(),
+    };
     if let Err(err) = core.state.service.connected(&core.actor, &conversations).await {
         tracing::warn!(%err, "presence update failed");
     }
@@ -226,9 +225,10 @@ pub(crate) async fn run<D: Dialect>(
 impl SocketCore {
     async fn serve<D: Dialect>(&mut self, dialect: &mut D, mut stream: AggregatedMessageStream) -> Close {
         if let Some(greeting) = Box::pin(dialect.greeting(self)).await
-            && !self.send(greeting).await {
-                return Close::ClientGone;
-            }
+            && !self.send(greeting).await
+        {
+            return Close::ClientGone;
+        }
         let interval = Duration::from_secs(self.state.settings.heartbeat_interval_secs);
         let patience = interval + Duration::from_secs(self.state.settings.ping_timeout_secs);
         let mut heartbeat = tokio::time::interval(interval);
@@ -323,9 +323,10 @@ impl SocketCore {
             return None;
         }
         if let Event::MessageCreated { message } = event.as_ref()
-            && !self.seen.first_time(message.conversation_id, message.seq) {
-                return None;
-            }
+            && !self.seen.first_time(message.conversation_id, message.seq)
+        {
+            return None;
+        }
         let frame = dialect.encode_event(self, &event).await?;
         (!self.send(frame).await).then_some(Close::ClientGone)
     }

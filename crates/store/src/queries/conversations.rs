@@ -101,7 +101,11 @@ pub async fn create_group(
                 members::role.eq(Role::Owner.as_str()),
             )];
             rows.extend(others.iter().map(|u| {
-                (members::conversation_id.eq(row.id), members::user_id.eq(u.as_str()), members::role.eq(Role::Member.as_str()))
+                (
+                    members::conversation_id.eq(row.id),
+                    members::user_id.eq(u.as_str()),
+                    members::role.eq(Role::Member.as_str()),
+                )
             }));
             diesel::insert_into(members::table).values(&rows).execute(c).await?;
             Ok(row)
@@ -110,7 +114,11 @@ pub async fn create_group(
     row.try_into()
 }
 
-pub async fn find_dm(conn: &mut AsyncPgConnection, a: &UserId, b: &UserId) -> Result<Option<ConversationId>, StoreError> {
+pub async fn find_dm(
+    conn: &mut AsyncPgConnection,
+    a: &UserId,
+    b: &UserId,
+) -> Result<Option<ConversationId>, StoreError> {
     let (low, high) = dm_pair(a, b);
     let id: Option<i64> = conversations::table
         .filter(conversations::dm_low.eq(low).and(conversations::dm_high.eq(high)))
@@ -218,7 +226,10 @@ pub async fn ids_of(conn: &mut AsyncPgConnection, user: &UserId) -> Result<Vec<C
 }
 
 /// Each visible conversation's `last_seq`, newest activity first: what a resume compares with.
-pub async fn last_seqs_of(conn: &mut AsyncPgConnection, user: &UserId) -> Result<Vec<(ConversationId, i64)>, StoreError> {
+pub async fn last_seqs_of(
+    conn: &mut AsyncPgConnection,
+    user: &UserId,
+) -> Result<Vec<(ConversationId, i64)>, StoreError> {
     let rows: Vec<(i64, i64)> = conversations::table
         .inner_join(members::table)
         .filter(members::user_id.eq(user.as_str()))
@@ -236,7 +247,11 @@ pub async fn member_ids(conn: &mut AsyncPgConnection, id: ConversationId) -> Res
     Ok(ids.into_iter().map(UserId::from_canonical).collect())
 }
 
-pub async fn set_title(conn: &mut AsyncPgConnection, id: ConversationId, title: &str) -> Result<Conversation, StoreError> {
+pub async fn set_title(
+    conn: &mut AsyncPgConnection,
+    id: ConversationId,
+    title: &str,
+) -> Result<Conversation, StoreError> {
     let row: ConversationRow = diesel::update(conversations::table.find(id.0))
         .set((conversations::title.eq(title), conversations::updated_at.eq(diesel::dsl::now)))
         .returning(ConversationRow::as_returning())
@@ -266,7 +281,11 @@ pub async fn add_members(
 
 /// Removes a member; if that leaves a group without any admin, its longest-standing member
 /// becomes one, so the group stays manageable.
-pub async fn remove_member(conn: &mut AsyncPgConnection, id: ConversationId, user: &UserId) -> Result<bool, StoreError> {
+pub async fn remove_member(
+    conn: &mut AsyncPgConnection,
+    id: ConversationId,
+    user: &UserId,
+) -> Result<bool, StoreError> {
     conn.transaction(async |c| -> Result<bool, StoreError> {
         let removed = diesel::delete(members::table.find((id.0, user.as_str()))).execute(c).await?;
         if removed == 0 {
@@ -285,8 +304,16 @@ pub async fn remove_member(conn: &mut AsyncPgConnection, id: ConversationId, use
     .await
 }
 
-pub async fn set_role(conn: &mut AsyncPgConnection, id: ConversationId, user: &UserId, role: Role) -> Result<(), StoreError> {
-    diesel::update(members::table.find((id.0, user.as_str()))).set(members::role.eq(role.as_str())).execute(conn).await?;
+pub async fn set_role(
+    conn: &mut AsyncPgConnection,
+    id: ConversationId,
+    user: &UserId,
+    role: Role,
+) -> Result<(), StoreError> {
+    diesel::update(members::table.find((id.0, user.as_str())))
+        .set(members::role.eq(role.as_str()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -296,7 +323,10 @@ pub async fn set_state(
     user: &UserId,
     state: MemberState,
 ) -> Result<(), StoreError> {
-    diesel::update(members::table.find((id.0, user.as_str()))).set(members::state.eq(state.as_str())).execute(conn).await?;
+    diesel::update(members::table.find((id.0, user.as_str())))
+        .set(members::state.eq(state.as_str()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -312,7 +342,10 @@ fn dm_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a str, &'a str) {
 }
 
 /// The conversation a UUID named before ids became integers.
-pub async fn by_legacy_uuid(conn: &mut AsyncPgConnection, uuid: uuid::Uuid) -> Result<Option<ConversationId>, StoreError> {
+pub async fn by_legacy_uuid(
+    conn: &mut AsyncPgConnection,
+    uuid: uuid::Uuid,
+) -> Result<Option<ConversationId>, StoreError> {
     let id: Option<i64> = conversations::table
         .filter(conversations::legacy_uuid.eq(uuid))
         .select(conversations::id)

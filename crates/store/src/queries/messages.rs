@@ -1,12 +1,14 @@
 use std::collections::HashMap;
 
+use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::dsl::exists;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use chatwire_core::model::{MemberState, Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User};
+use chatwire_core::model::{
+    MemberState, Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User,
+};
 use chatwire_core::{ConversationId, MessageId, UserId};
 
 use crate::error::StoreError;
@@ -113,7 +115,11 @@ pub async fn get(conn: &mut AsyncPgConnection, id: MessageId) -> Result<Option<M
     Ok(list.pop())
 }
 
-pub async fn list(conn: &mut AsyncPgConnection, conversation: ConversationId, page: MessagePage) -> Result<Vec<Message>, StoreError> {
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+    page: MessagePage,
+) -> Result<Vec<Message>, StoreError> {
     let mut query = messages::table
         .left_join(users::table)
         .filter(messages::conversation_id.eq(conversation.0))
@@ -160,9 +166,8 @@ pub async fn count(conn: &mut AsyncPgConnection, conversation: ConversationId) -
 pub async fn last_messages(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<Message>, StoreError> {
     let rows: Vec<MessageWithSender> = messages::table
         .inner_join(
-            conversations::table.on(conversations::id
-                .eq(messages::conversation_id)
-                .and(conversations::last_seq.eq(messages::seq))),
+            conversations::table
+                .on(conversations::id.eq(messages::conversation_id).and(conversations::last_seq.eq(messages::seq))),
         )
         .left_join(users::table)
         .filter(conversations::id.eq_any(ids))
@@ -246,7 +251,11 @@ pub async fn toggle_reaction(
             ReactionChange::Removed
         } else {
             diesel::insert_into(reactions::table)
-                .values((reactions::message_id.eq(message.0), reactions::user_id.eq(user.as_str()), reactions::emoji.eq(emoji)))
+                .values((
+                    reactions::message_id.eq(message.0),
+                    reactions::user_id.eq(user.as_str()),
+                    reactions::emoji.eq(emoji),
+                ))
                 .on_conflict_do_nothing()
                 .execute(c)
                 .await?;
@@ -259,7 +268,10 @@ pub async fn toggle_reaction(
 }
 
 /// Reactions grouped by emoji (in order of first use) for each message.
-async fn reaction_groups(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<ReactionGroup>>, StoreError> {
+async fn reaction_groups(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<ReactionGroup>>, StoreError> {
     let rows: Vec<(i64, String, String)> = reactions::table
         .filter(reactions::message_id.eq_any(ids))
         .order((reactions::message_id, reactions::created_at, reactions::user_id))

@@ -51,12 +51,8 @@ pub async fn get_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> Result<Ve
 }
 
 pub async fn by_username(conn: &mut AsyncPgConnection, username: &str) -> Result<Option<User>, StoreError> {
-    let row = users::table
-        .filter(users::username.eq(username))
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()?;
+    let row =
+        users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).await.optional()?;
     Ok(row.map(User::from))
 }
 

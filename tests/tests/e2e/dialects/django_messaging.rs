@@ -29,32 +29,49 @@ async fn every_endpoint_and_event_across_nodes() {
     // Users search: name, username, email; `q` required.
     let (status, found) = cluster.get(0, &alice, &format!("{API}/users/search/?q=CAROL@example")).await;
     assert_eq!(status, 200);
-    assert_shape(&found, r#"{"results": [{"id": 5, "username": "janedoe", "display_name": "Jane Doe", "email": "jane@example.com", "avatar_url": "https://..."}]}"#);
+    assert_shape(
+        &found,
+        r#"{"results": [{"id": 5, "username": "janedoe", "display_name": "Jane Doe", "email": "jane@example.com", "avatar_url": "https://..."}]}"#,
+    );
     assert_eq!(found["results"][0]["username"], "carol");
     let (status, body) = cluster.get(0, &alice, &format!("{API}/users/search/")).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("Invalid request")));
     assert!(body["details"]["q"].is_array());
 
     // Create a group and a DM.
-    let (status, group) = cluster.post(0, &alice, &format!("{API}/chats/"), json!({"chat_type": "group", "title": "Project Team", "member_ids": [bob.id]})).await;
+    let (status, group) = cluster
+        .post(
+            0,
+            &alice,
+            &format!("{API}/chats/"),
+            json!({"chat_type": "group", "title": "Project Team", "member_ids": [bob.id]}),
+        )
+        .await;
     assert_eq!(status, 201, "{group}");
     assert_eq!((group["chat_type"].as_str(), group["title"].as_str()), (Some("group"), Some("Project Team")));
     let gid = group["id"].as_i64().expect("an integer id");
-    let (status, dm) = cluster.post(1, &bob, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [carol.id]})).await;
+    let (status, dm) =
+        cluster.post(1, &bob, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [carol.id]})).await;
     assert_eq!((status, dm["chat_type"].as_str(), dm["title"].as_str()), (201, Some("dm"), Some("CAROL")));
 
     // Detail with admins; update by PUT and PATCH.
     let (_, detail) = cluster.get(1, &bob, &format!("{API}/chats/{gid}/")).await;
-    assert_shape(&detail, r#"{"id": 1, "title": "t", "chat_type": "dm", "created_at": "2025", "updated_at": "2025",
-        "members": [{"id": 1, "username": "u", "display_name": "U", "avatar_url": null}], "admins": [1]}"#);
+    assert_shape(
+        &detail,
+        r#"{"id": 1, "title": "t", "chat_type": "dm", "created_at": "2025", "updated_at": "2025",
+        "members": [{"id": 1, "username": "u", "display_name": "U", "avatar_url": null}], "admins": [1]}"#,
+    );
     assert_eq!(detail["admins"], json!([alice.id]));
     for method in ["PUT", "PATCH"] {
-        let (status, updated) = cluster.send(method, 0, &alice, &format!("{API}/chats/{gid}/"), json!({"title": format!("Team {method}")})).await;
+        let (status, updated) = cluster
+            .send(method, 0, &alice, &format!("{API}/chats/{gid}/"), json!({"title": format!("Team {method}")}))
+            .await;
         assert_eq!((status, updated["title"].as_str()), (200, Some(format!("Team {method}").as_str())));
     }
 
     // Send: 201; the other node's socket gets new_message.
-    let (status, sent) = cluster.post(0, &alice, &format!("{API}/chats/{gid}/messages/"), json!({"content": "Hello, everyone!"})).await;
+    let (status, sent) =
+        cluster.post(0, &alice, &format!("{API}/chats/{gid}/messages/"), json!({"content": "Hello, everyone!"})).await;
     assert_eq!(status, 201);
     assert_eq!(sent["content"], "Hello, everyone!");
     let mid = sent["id"].as_i64().expect("id");
@@ -67,7 +84,8 @@ async fn every_endpoint_and_event_across_nodes() {
     assert_eq!(ev["message"]["sender"]["username"], "alice");
 
     // Message detail with `chat`, reactions and read_by.
-    let (status, reacted) = cluster.post(1, &bob, &format!("{API}/messages/{mid}/reactions/"), json!({"emoji": "👍"})).await;
+    let (status, reacted) =
+        cluster.post(1, &bob, &format!("{API}/messages/{mid}/reactions/"), json!({"emoji": "👍"})).await;
     assert_eq!((status, reacted), (200, json!({"action": "added", "emoji": "👍", "message_id": mid})));
     let ev = bob_ws.expect_type("reaction_updated").await;
     assert_eq!((ev["message_id"].as_i64(), ev["reactions"][0]["count"].as_i64()), (Some(mid), Some(1)));
@@ -84,10 +102,15 @@ async fn every_endpoint_and_event_across_nodes() {
     assert_eq!(again["action"], "removed");
 
     // Edit and delete, own only; events reach the other node.
-    let (status, edited) = cluster.send("PATCH", 0, &alice, &format!("{API}/messages/{mid}/"), json!({"content": "Updated message content"})).await;
+    let (status, edited) = cluster
+        .send("PATCH", 0, &alice, &format!("{API}/messages/{mid}/"), json!({"content": "Updated message content"}))
+        .await;
     assert_eq!((status, edited["is_edited"].as_bool()), (200, Some(true)));
     let ev = bob_ws.expect_type("message_updated").await;
-    assert_eq!((ev["message"]["content"].as_str(), ev["message"]["is_edited"].as_bool()), (Some("Updated message content"), Some(true)));
+    assert_eq!(
+        (ev["message"]["content"].as_str(), ev["message"]["is_edited"].as_bool()),
+        (Some("Updated message content"), Some(true))
+    );
     let (status, _) = cluster.send("DELETE", 0, &alice, &format!("{API}/messages/{mid}/"), json!({})).await;
     assert_eq!(status, 204);
     assert_eq!(bob_ws.expect_type("message_deleted").await, json!({"type": "message_deleted", "message_id": mid}));
@@ -99,9 +122,12 @@ async fn every_endpoint_and_event_across_nodes() {
     assert_eq!((ev["user_id"].as_i64(), ev["is_typing"].as_bool()), (Some(alice.id), Some(true)));
 
     // Members: add (counting only new ones), remove.
-    let (status, added) = cluster.post(0, &alice, &format!("{API}/chats/{gid}/members/add/"), json!({"user_ids": [carol.id, bob.id]})).await;
+    let (status, added) = cluster
+        .post(0, &alice, &format!("{API}/chats/{gid}/members/add/"), json!({"user_ids": [carol.id, bob.id]}))
+        .await;
     assert_eq!((status, added), (200, json!({"status": "success", "added_count": 1})));
-    let (status, _) = cluster.send("DELETE", 0, &alice, &format!("{API}/chats/{gid}/members/{}/remove/", carol.id), json!({})).await;
+    let (status, _) =
+        cluster.send("DELETE", 0, &alice, &format!("{API}/chats/{gid}/members/{}/remove/", carol.id), json!({})).await;
     assert_eq!(status, 204);
 
     cluster.post(0, &alice, &format!("{API}/chats/{gid}/messages/"), json!({"content": "last"})).await;
@@ -109,12 +135,18 @@ async fn every_endpoint_and_event_across_nodes() {
     // The chats list, with last message, unread count and members; search.
     let (status, list) = cluster.get(1, &bob, &format!("{API}/chats/")).await;
     assert_eq!(status, 200);
-    assert_shape(&list, r#"{"count": 2, "next": null, "previous": null, "results": [{"id": 1, "title": "John Doe", "chat_type": "dm",
+    assert_shape(
+        &list,
+        r#"{"count": 2, "next": null, "previous": null, "results": [{"id": 1, "title": "John Doe", "chat_type": "dm",
         "created_at": "x", "updated_at": "x", "last_message": {"id": 42, "content": "Hello!", "created_at": "x",
         "sender": {"id": 2, "username": "johndoe", "display_name": "John Doe", "avatar_url": null}},
-        "unread_count": 3, "members": [{"id": 1, "username": "u", "display_name": "U", "avatar_url": null}]}]}"#);
+        "unread_count": 3, "members": [{"id": 1, "username": "u", "display_name": "U", "avatar_url": null}]}]}"#,
+    );
     assert_eq!(list["count"], 2);
-    assert_eq!((list["results"][0]["last_message"]["content"].as_str(), list["results"][0]["unread_count"].as_i64()), (Some("last"), Some(1)));
+    assert_eq!(
+        (list["results"][0]["last_message"]["content"].as_str(), list["results"][0]["unread_count"].as_i64()),
+        (Some("last"), Some(1))
+    );
     let (_, searched) = cluster.get(1, &bob, &format!("{API}/chats/?search=carol")).await;
     assert_eq!((searched["count"].as_i64(), searched["results"][0]["chat_type"].as_str()), (Some(1), Some("dm")));
 
@@ -130,7 +162,8 @@ async fn message_pagination_edges() {
     let cluster = TestCluster::start(1).await;
     let alice = cluster.user("alice").await;
     let bob = cluster.user("bob").await;
-    let (_, dm) = cluster.post(0, &alice, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [bob.id]})).await;
+    let (_, dm) =
+        cluster.post(0, &alice, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [bob.id]})).await;
     let id = dm["id"].as_i64().expect("an integer id");
     let url = format!("{API}/chats/{id}/messages/");
 
@@ -143,7 +176,12 @@ async fn message_pagination_edges() {
         ids.push(m["id"].as_i64().expect("id"));
     }
     let contents = |page: &Value| -> Vec<String> {
-        page["results"].as_array().expect("results").iter().map(|m| m["content"].as_str().expect("c").to_owned()).collect()
+        page["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|m| m["content"].as_str().expect("c").to_owned())
+            .collect()
     };
     let (_, p1) = cluster.get(0, &bob, &url).await;
     assert_eq!(p1["count"], 120);
@@ -179,7 +217,14 @@ async fn the_authorization_matrix_in_the_documents_shapes() {
     let owner = cluster.user("owner").await;
     let member = cluster.user("member").await;
     let stranger = cluster.user("stranger").await;
-    let (_, group) = cluster.post(0, &owner, &format!("{API}/chats/"), json!({"chat_type": "group", "title": "g", "member_ids": [member.id]})).await;
+    let (_, group) = cluster
+        .post(
+            0,
+            &owner,
+            &format!("{API}/chats/"),
+            json!({"chat_type": "group", "title": "g", "member_ids": [member.id]}),
+        )
+        .await;
     let gid = group["id"].as_i64().expect("an integer id");
     let (_, m) = cluster.post(0, &owner, &format!("{API}/chats/{gid}/messages/"), json!({"content": "mine"})).await;
     let mid = m["id"].as_i64().expect("id");
@@ -202,7 +247,9 @@ async fn the_authorization_matrix_in_the_documents_shapes() {
         ("PATCH", format!("{API}/messages/{mid}/")),
         ("POST", format!("{API}/messages/{mid}/reactions/")),
     ] {
-        let (status, body) = cluster.send(method, 1, &stranger, &path, json!({"content": "x", "title": "x", "emoji": "x", "is_typing": true})).await;
+        let (status, body) = cluster
+            .send(method, 1, &stranger, &path, json!({"content": "x", "title": "x", "emoji": "x", "is_typing": true}))
+            .await;
         assert_eq!((status, &body), (404, &not_found), "{method} {path}");
     }
     // A non-admin member: refused with 403.
@@ -217,7 +264,8 @@ async fn the_authorization_matrix_in_the_documents_shapes() {
     }
     // A non-author: refused with 403.
     for method in ["PUT", "PATCH", "DELETE"] {
-        let (status, got) = cluster.send(method, 1, &member, &format!("{API}/messages/{mid}/"), json!({"content": "edited"})).await;
+        let (status, got) =
+            cluster.send(method, 1, &member, &format!("{API}/messages/{mid}/"), json!({"content": "edited"})).await;
         assert_eq!((status, &got), (403, &forbidden), "{method}");
     }
     let (_, m) = cluster.get(0, &owner, &format!("{API}/messages/{mid}/")).await;
@@ -225,11 +273,16 @@ async fn the_authorization_matrix_in_the_documents_shapes() {
     // Unauthenticated and bad input.
     let resp = cluster.http.get(format!("{}{API}/chats/", cluster.node(0).http())).send().await.expect("request");
     assert_eq!(resp.status(), 401);
-    assert_eq!(resp.json::<Value>().await.expect("json"), json!({"detail": "Authentication credentials were not provided."}));
-    let (status, body) = cluster.post(0, &owner, &format!("{API}/chats/{gid}/messages/"), json!({"content": "x".repeat(1001)})).await;
+    assert_eq!(
+        resp.json::<Value>().await.expect("json"),
+        json!({"detail": "Authentication credentials were not provided."})
+    );
+    let (status, body) =
+        cluster.post(0, &owner, &format!("{API}/chats/{gid}/messages/"), json!({"content": "x".repeat(1001)})).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("Invalid request")));
     assert!(body["details"]["content"][0].as_str().expect("detail").contains("1000"));
-    let (status, body) = cluster.post(0, &owner, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": []})).await;
+    let (status, body) =
+        cluster.post(0, &owner, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": []})).await;
     assert_eq!((status, body["details"]["member_ids"].is_array()), (400, true));
     let (status, body) = cluster.post(0, &owner, &format!("{API}/chats/"), json!({"chat_type": "channel"})).await;
     assert_eq!((status, body["details"]["chat_type"].is_array()), (400, true));

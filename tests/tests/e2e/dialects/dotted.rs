@@ -35,13 +35,17 @@ async fn every_documented_frame_works_across_nodes() {
     assert_eq!(me["results"], json!([]), "the current user is excluded");
 
     // 5. Start (or get) a conversation.
-    let started = ask(&mut a, json!({"type": "chat.start_conversation", "receiver_id": bob.id}), "chat.conversation_started").await;
+    let started =
+        ask(&mut a, json!({"type": "chat.start_conversation", "receiver_id": bob.id}), "chat.conversation_started")
+            .await;
     assert_shape(
         &started,
         r#"{"type": "chat.conversation_started", "conversation": {"id": 123, "participants": [{"id": 1, "username": "alice"}]}}"#,
     );
     let conv = started["conversation"]["id"].as_i64().expect("an integer id");
-    let again = ask(&mut a, json!({"type": "chat.start_conversation", "receiver_id": bob.id}), "chat.conversation_started").await;
+    let again =
+        ask(&mut a, json!({"type": "chat.start_conversation", "receiver_id": bob.id}), "chat.conversation_started")
+            .await;
     assert_eq!(again["conversation"]["id"], conv, "an existing conversation is returned");
 
     // 6. Conversations list, with the document's Django field names.
@@ -50,8 +54,12 @@ async fn every_documented_frame_works_across_nodes() {
         &list,
         r#"{"type": "chat.conversations", "conversations": [{"id": 123, "participants": [{"user__id": 1, "user__username": "alice"}]}]}"#,
     );
-    let mut names: Vec<&str> =
-        list["conversations"][0]["participants"].as_array().expect("p").iter().map(|p| p["user__username"].as_str().expect("n")).collect();
+    let mut names: Vec<&str> = list["conversations"][0]["participants"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| p["user__username"].as_str().expect("n"))
+        .collect();
     names.sort();
     assert_eq!(names, vec!["alice", "bob"]);
 
@@ -64,7 +72,10 @@ async fn every_documented_frame_works_across_nodes() {
     assert_shape(&got, example);
     assert_eq!(echo, got);
     assert_eq!(got["message"]["sender"], json!({"id": alice.id, "username": "alice"}));
-    assert_eq!((got["message"]["content"].as_str(), got["message"]["is_system"].as_bool()), (Some("Hello!"), Some(false)));
+    assert_eq!(
+        (got["message"]["content"].as_str(), got["message"]["is_system"].as_bool()),
+        (Some("Hello!"), Some(false))
+    );
     let extra = a.drain(Duration::from_millis(300)).await;
     assert!(extra.iter().all(|f| f["type"] != "chat.message"), "echoed twice: {extra:?}");
     assert_eq!(got["message"]["sender"]["id"], alice.id, "the integer id the client got at login");
@@ -108,12 +119,17 @@ async fn every_documented_frame_works_across_nodes() {
     let seen = c.drain(Duration::from_millis(300)).await;
     assert!(seen.is_empty(), "a non-member received {seen:?}");
     let refused = ask(&mut c, json!({"type": "chat.get_messages", "conversation_id": conv}), "chat.error").await;
-    assert_eq!((refused["code"].as_str(), refused["request_type"].as_str()), (Some("not_found"), Some("chat.get_messages")));
+    assert_eq!(
+        (refused["code"].as_str(), refused["request_type"].as_str()),
+        (Some("not_found"), Some("chat.get_messages"))
+    );
     let missing = ask(&mut c, json!({"type": "chat.get_messages", "conversation_id": conv + 1000}), "chat.error").await;
     assert_eq!(refused["message"], missing["message"]);
-    let refused = ask(&mut c, json!({"type": "chat.message", "conversation_id": conv, "content": "hi"}), "chat.error").await;
+    let refused =
+        ask(&mut c, json!({"type": "chat.message", "conversation_id": conv, "content": "hi"}), "chat.error").await;
     assert_eq!(refused["code"], "not_found");
-    let refused = ask(&mut c, json!({"type": "chat.typing", "receiver_id": alice.id, "is_typing": true}), "chat.error").await;
+    let refused =
+        ask(&mut c, json!({"type": "chat.typing", "receiver_id": alice.id, "is_typing": true}), "chat.error").await;
     assert_eq!(refused["code"], "not_found", "typing needs an existing conversation");
 }
 
@@ -128,10 +144,17 @@ async fn bad_frames_get_chat_errors_and_the_socket_lives_on() {
     assert_eq!((e["code"].as_str(), e["request_type"].as_str()), (Some("unknown_type"), Some("chat.dance")));
     let e = ask(&mut a, json!({"type": "chat.message", "conversation_id": "one", "content": "x"}), "chat.error").await;
     assert_eq!((e["code"].as_str(), e["request_type"].as_str()), (Some("invalid_frame"), Some("chat.message")));
-    let e = ask(&mut a, json!({"type": "chat.message", "conversation_id": conv, "content": "x".repeat(1001)}), "chat.error").await;
+    let e = ask(
+        &mut a,
+        json!({"type": "chat.message", "conversation_id": conv, "content": "x".repeat(1001)}),
+        "chat.error",
+    )
+    .await;
     assert_eq!(e["code"], "too_long");
     assert!(e["message"].as_str().expect("message").contains("1000"));
-    let ok = ask(&mut a, json!({"type": "chat.message", "conversation_id": conv, "content": "still here"}), "chat.message").await;
+    let ok =
+        ask(&mut a, json!({"type": "chat.message", "conversation_id": conv, "content": "still here"}), "chat.message")
+            .await;
     assert_eq!(ok["message"]["content"], "still here");
 }
 
@@ -144,7 +167,8 @@ async fn a_bad_token_is_refused_and_dotted_is_the_default_owner_of_ws_chat() {
         other => panic!("expected a 401 handshake, got {:?}", other.map(|_| "a socket")),
     }
     let alice = cluster.user("alice").await;
-    let mut explicit = WsClient::connect(&cluster.node(0).ws_url("/ws/chat/?dialect=dotted", &alice.token)).await.expect("socket");
+    let mut explicit =
+        WsClient::connect(&cluster.node(0).ws_url("/ws/chat/?dialect=dotted", &alice.token)).await.expect("socket");
     ask(&mut explicit, json!({"type": "chat.get_conversations"}), "chat.conversations").await;
     // `/ws/chat/<digits>/` is a rooms socket by default: there is no room 5.
     match WsClient::connect(&cluster.node(0).ws_url("/ws/chat/5/", &alice.token)).await {
@@ -162,11 +186,16 @@ async fn the_setting_gives_ws_chat_id_to_dotted() {
     })
     .await;
     let (alice, bob, conv) = cluster.alice_and_bob().await;
-    let mut a = WsClient::connect(&cluster.node(0).ws_url(&format!("/ws/chat/{}/", alice.id), &alice.token)).await.expect("socket");
+    let mut a = WsClient::connect(&cluster.node(0).ws_url(&format!("/ws/chat/{}/", alice.id), &alice.token))
+        .await
+        .expect("socket");
     let mut b = WsClient::connect(&cluster.node(1).ws_url("/ws/chat/12345/", &bob.token)).await.expect("any number");
     a.send(json!({"type": "chat.message", "conversation_id": conv, "content": "via the user path"})).await;
     let got = b.expect_type("chat.message").await;
-    assert_eq!((got["message"]["content"].as_str(), got["message"]["sender"]["id"].as_i64()), (Some("via the user path"), Some(alice.id)));
+    assert_eq!(
+        (got["message"]["content"].as_str(), got["message"]["sender"]["id"].as_i64()),
+        (Some("via the user path"), Some(alice.id))
+    );
     let list = ask(&mut b, json!({"type": "chat.get_conversations"}), "chat.conversations").await;
     assert_eq!(list["conversations"][0]["id"], conv);
     // `?dialect=rooms` still reaches a room socket on that path.

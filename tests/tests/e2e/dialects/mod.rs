@@ -1,8 +1,8 @@
 //! The document dialects, each walked end to end with users on different nodes.
 pub mod cross;
 pub mod django_messaging;
-pub mod rooms;
 pub mod dotted;
+pub mod rooms;
 pub mod spherespace;
 pub mod threads;
 
@@ -40,7 +40,9 @@ pub fn shape(v: &Value) -> Vec<String> {
 /// Whether a key names an id: `id`, `*_id`, `user__id`, and the documents' foreign keys.
 fn is_id_key(key: &str) -> bool {
     let key = key.trim_end_matches("[]");
-    key == "id" || key.ends_with("_id") || key.ends_with("__id")
+    key == "id"
+        || key.ends_with("_id")
+        || key.ends_with("__id")
         || ["room", "chat", "thread", "users", "read_by", "admins", "updated_by"].contains(&key)
 }
 
@@ -82,7 +84,9 @@ pub fn assert_shape(frame: &Value, example: &str) {
     assert_eq!(shape(frame), shape(&example), "frame {frame} differs in shape from the document's {example}");
     let actual = id_types(frame);
     for (path, ty) in id_types(&example) {
-        if ty == "number" && let Some(got) = actual.get(&path) {
+        if ty == "number"
+            && let Some(got) = actual.get(&path)
+        {
             assert_eq!(*got, "number", "`{path}` is an integer in the document but not in {frame}");
         }
     }

@@ -9,14 +9,19 @@ use super::assert_shape;
 const API: &str = "/api/v1.0/chat";
 
 async fn room_socket(cluster: &TestCluster, node: usize, user: &TestUser, room: i64) -> WsClient {
-    let mut ws = WsClient::connect(&cluster.node(node).ws_url(&format!("/ws/chat/{room}/"), &user.token)).await.expect("socket");
+    let mut ws =
+        WsClient::connect(&cluster.node(node).ws_url(&format!("/ws/chat/{room}/"), &user.token)).await.expect("socket");
     let hello = ws.expect_type("connection_established").await;
-    assert_shape(&hello, r#"{"type": "connection_established", "room_id": 1, "user_id": 123, "timestamp": "t",
-        "heartbeat_interval": 30, "connection_timeout": 14400}"#);
+    assert_shape(
+        &hello,
+        r#"{"type": "connection_established", "room_id": 1, "user_id": 123, "timestamp": "t",
+        "heartbeat_interval": 30, "connection_timeout": 14400}"#,
+    );
     ws
 }
 
-const PARTICIPANT: &str = r#"{"id": 1, "username": "u", "display_name": "U", "imageUrls": [], "is_online": true, "last_seen": "t"}"#;
+const PARTICIPANT: &str =
+    r#"{"id": 1, "username": "u", "display_name": "U", "imageUrls": [], "is_online": true, "last_seen": "t"}"#;
 
 fn room_example() -> String {
     format!(
@@ -28,7 +33,8 @@ fn room_example() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_socket_status_flow_and_presence_across_nodes() {
-    let cluster = TestCluster::start_with(2, Some(chatwire_test_support::redis_url()), |s| s.heartbeat_interval_secs = 1).await;
+    let cluster =
+        TestCluster::start_with(2, Some(chatwire_test_support::redis_url()), |s| s.heartbeat_interval_secs = 1).await;
     let alice = cluster.user("alice").await;
     let bob = cluster.user("bob").await;
 
@@ -43,16 +49,25 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     let mut b = room_socket(&cluster, 1, &bob, id).await;
     // Bob came online after alice: she is told.
     let online = a.expect_type("user_status_change").await;
-    assert_shape(&online, r#"{"type": "user_status_change", "user_id": 789, "username": "j", "is_online": true, "last_seen": "t"}"#);
+    assert_shape(
+        &online,
+        r#"{"type": "user_status_change", "user_id": 789, "username": "j", "is_online": true, "last_seen": "t"}"#,
+    );
     assert_eq!((online["user_id"].as_i64(), online["is_online"].as_bool()), (Some(bob.id), Some(true)));
 
     // A message with a temp_id; a retry of the same temp_id does not duplicate.
     a.send(json!({"type": "message", "content": "Hello, world!", "temp_id": "temp_1", "timestamp": "2024-12-25T10:30:00Z"})).await;
     let mine = a.expect_type("message").await;
-    assert_eq!((mine["message"]["temp_id"].as_str(), mine["message"]["status"].as_str()), (Some("temp_1"), Some("sent")));
+    assert_eq!(
+        (mine["message"]["temp_id"].as_str(), mine["message"]["status"].as_str()),
+        (Some("temp_1"), Some("sent"))
+    );
     let got = b.expect_type("message").await;
-    assert_shape(&got, r#"{"type": "message", "message": {"id": 456, "content": "Hello, world!", "sender_id": 123,
-        "sender_username": "john_doe", "status": "sent", "created_at": "t", "room_id": 1}, "delivery_id": "msg_456_1703419800.123"}"#);
+    assert_shape(
+        &got,
+        r#"{"type": "message", "message": {"id": 456, "content": "Hello, world!", "sender_id": 123,
+        "sender_username": "john_doe", "status": "sent", "created_at": "t", "room_id": 1}, "delivery_id": "msg_456_1703419800.123"}"#,
+    );
     let mid = got["message"]["id"].as_i64().expect("id");
     assert!(got["delivery_id"].as_str().expect("delivery id").starts_with(&format!("msg_{mid}_")));
     a.send(json!({"type": "message", "content": "Hello, world!", "temp_id": "temp_1"})).await;
@@ -63,7 +78,10 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     // sent -> delivered -> read, each reported to the sender.
     b.send(json!({"type": "message_delivered", "message_id": mid})).await;
     let upd = a.expect_type("message_status_update").await;
-    assert_shape(&upd, r#"{"type": "message_status_update", "message_id": 456, "status": "read", "timestamp": "t", "updated_by": 789}"#);
+    assert_shape(
+        &upd,
+        r#"{"type": "message_status_update", "message_id": 456, "status": "read", "timestamp": "t", "updated_by": 789}"#,
+    );
     assert_eq!((upd["message_id"].as_i64(), upd["status"].as_str()), (Some(mid), Some("delivered")));
     b.send(json!({"type": "message_read", "message_id": mid})).await;
     let upd = a.expect_type("message_status_update").await;
@@ -72,7 +90,10 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     // Typing on and off.
     b.send(json!({"type": "typing_on", "timestamp": "t"})).await;
     let typing = a.expect_type("typing").await;
-    assert_shape(&typing, r#"{"type": "typing", "user_id": 789, "username": "j", "is_typing": true, "timestamp": "t"}"#);
+    assert_shape(
+        &typing,
+        r#"{"type": "typing", "user_id": 789, "username": "j", "is_typing": true, "timestamp": "t"}"#,
+    );
     let (_, detail) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/")).await;
     assert_eq!(detail["typing_users"][0]["username"], "bob");
     b.send(json!({"type": "typing_off"})).await;
@@ -87,7 +108,10 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     a.send(json!({"type": "pong", "timestamp": "t", "client_time": "t"})).await;
     a.send(json!({"type": "connection_check"})).await;
     let check = a.expect_type("connection_status").await;
-    assert_shape(&check, r#"{"type": "connection_status", "status": "healthy", "duration_seconds": 1, "last_activity": "t", "timestamp": "t"}"#);
+    assert_shape(
+        &check,
+        r#"{"type": "connection_status", "status": "healthy", "duration_seconds": 1, "last_activity": "t", "timestamp": "t"}"#,
+    );
 
     // The size limit, in the document's words; the socket lives on.
     a.send(json!({"type": "message", "content": "x".repeat(1001), "temp_id": "big"})).await;
@@ -105,32 +129,48 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     detail_shape["typing_users"] = json!([{"id": 2, "username": "j", "display_name": "J"}]);
     assert_shape(&detail_shape, &room_example());
     assert_eq!(detail["last_message"]["status"], "read");
-    let (status, sent) = cluster.post(1, &bob, &format!("{API}/messages/"), json!({"room": id, "content": "Hello there!"})).await;
+    let (status, sent) =
+        cluster.post(1, &bob, &format!("{API}/messages/"), json!({"room": id, "content": "Hello there!"})).await;
     assert_eq!((status, sent["status"].as_str()), (201, Some("sent")));
     assert_eq!(a.expect_type("message").await["message"]["content"], "Hello there!");
     let (_, page) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/messages/?page=1")).await;
     assert_eq!(page["count"], 2);
     let first = &page["results"][0];
-    assert_shape(first, r#"{"id": 456, "room": 1, "sender": {"id": 2, "username": "j", "display_name": "J", "imageUrls": [], "is_online": false, "last_seen": "t"},
+    assert_shape(
+        first,
+        r#"{"id": 456, "room": 1, "sender": {"id": 2, "username": "j", "display_name": "J", "imageUrls": [], "is_online": false, "last_seen": "t"},
         "content": "c", "status": "read", "status_display": "Read", "sent_at": "t", "delivered_at": "t", "read_at": "t",
-        "is_read": true, "created_at": "t", "updated_at": "t"}"#);
+        "is_read": true, "created_at": "t", "updated_at": "t"}"#,
+    );
     assert_eq!((first["status"].as_str(), first["is_read"].as_bool()), (Some("read"), Some(true)));
-    assert_eq!((page["results"][1]["status"].as_str(), page["results"][1]["status_display"].as_str()), (Some("sent"), Some("Sent")));
+    assert_eq!(
+        (page["results"][1]["status"].as_str(), page["results"][1]["status_display"].as_str()),
+        (Some("sent"), Some("Sent"))
+    );
     let (status, _) = cluster.get(0, &alice, &format!("{API}/rooms/{id}/messages/?page=2")).await;
     assert_eq!(status, 404);
     let (_, stats) = cluster.get(0, &alice, &format!("{API}/stats/")).await;
-    assert_shape(&stats, r#"{"user_id": 1, "total_rooms": 3, "active_rooms_today": 2, "recent_messages_24h": 15,
+    assert_shape(
+        &stats,
+        r#"{"user_id": 1, "total_rooms": 3, "active_rooms_today": 2, "recent_messages_24h": 15,
         "channel_layer_status": "available", "timestamp": "t", "connection_settings": {"heartbeat_interval": 30,
-        "connection_timeout": 14400, "ping_timeout": 10, "max_reconnect_attempts": 5}}"#);
+        "connection_timeout": 14400, "ping_timeout": 10, "max_reconnect_attempts": 5}}"#,
+    );
     assert_eq!((stats["total_rooms"].as_i64(), stats["recent_messages_24h"].as_i64()), (Some(1), Some(2)));
     assert_eq!(stats["connection_settings"]["max_reconnect_attempts"], 5);
     let (_, health) = cluster.get(1, &bob, &format!("{API}/rooms/{id}/health/")).await;
-    assert_shape(&health, r#"{"room_id": 1, "group_name": "chat_1", "health_check_sent": true, "recent_messages_count": 5, "timestamp": "t"}"#);
+    assert_shape(
+        &health,
+        r#"{"room_id": 1, "group_name": "chat_1", "health_check_sent": true, "recent_messages_count": 5, "timestamp": "t"}"#,
+    );
     assert_eq!(health["group_name"], format!("chat_{id}"));
     for ws in [&mut a, &mut b] {
         let resp = ws.expect_type("health_check_response").await;
-        assert_shape(&resp, r#"{"type": "health_check_response", "room_id": 1, "user_id": 123, "connection_duration": 3600,
-            "last_activity": "t", "is_alive": true, "timestamp": "t"}"#);
+        assert_shape(
+            &resp,
+            r#"{"type": "health_check_response", "room_id": 1, "user_id": 123, "connection_duration": 3600,
+            "last_activity": "t", "is_alive": true, "timestamp": "t"}"#,
+        );
     }
     let (_, all) = cluster.post(0, &alice, &format!("{API}/health-check/"), json!({})).await;
     assert_eq!((all["health_checks_sent"].as_i64(), all["total_rooms"].as_i64()), (Some(1), Some(1)));
@@ -154,7 +194,12 @@ async fn strangers_get_nothing_and_learn_nothing() {
     let (_, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
     let id = room["id"].as_i64().expect("an integer id");
     let missing = id + 1000;
-    for path in [format!("{API}/rooms/{id}/"), format!("{API}/rooms/{missing}/"), format!("{API}/rooms/{id}/messages/"), format!("{API}/rooms/{id}/health/")] {
+    for path in [
+        format!("{API}/rooms/{id}/"),
+        format!("{API}/rooms/{missing}/"),
+        format!("{API}/rooms/{id}/messages/"),
+        format!("{API}/rooms/{id}/health/"),
+    ] {
         let (status, body) = cluster.get(1, &eve, &path).await;
         assert_eq!((status, body), (404, json!({"detail": "Not found."})), "{path}");
     }
@@ -171,7 +216,8 @@ async fn strangers_get_nothing_and_learn_nothing() {
     let resp = cluster.http.get(format!("{}{API}/rooms/", cluster.node(0).http())).send().await.expect("request");
     assert_eq!(resp.status(), 401);
     // A group is not a room.
-    let (_, group) = cluster.post(0, &alice, "/api/v1/conversations/groups", json!({"title": "g", "member_ids": [bob.id]})).await;
+    let (_, group) =
+        cluster.post(0, &alice, "/api/v1/conversations/groups", json!({"title": "g", "member_ids": [bob.id]})).await;
     let gid = group["conversation"]["id"].as_i64().expect("an integer id");
     let (status, _) = cluster.get(0, &alice, &format!("{API}/rooms/{gid}/")).await;
     assert_eq!(status, 404);
@@ -199,7 +245,10 @@ async fn reconnect_is_suggested_before_server_side_closes() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let frames = silent.drain(Duration::from_secs(3)).await;
     let suggested = frames.iter().find(|f| f["type"] == "reconnect_suggested").cloned().expect("reconnect_suggested");
-    assert_shape(&suggested, r#"{"type": "reconnect_suggested", "reason": "ping_timeout", "attempts": 3, "max_attempts": 5}"#);
+    assert_shape(
+        &suggested,
+        r#"{"type": "reconnect_suggested", "reason": "ping_timeout", "attempts": 3, "max_attempts": 5}"#,
+    );
     assert_eq!((suggested["reason"].as_str(), suggested["max_attempts"].as_i64()), (Some("ping_timeout"), Some(5)));
     assert!(silent.closed.is_some(), "and the socket is closed");
 

@@ -43,14 +43,20 @@ async fn socket_and_rest_work_as_documented_across_nodes() {
     // The first message creates the thread.
     a.send(json!({"action": "chat_message", "message_body": "do me 2k fast", "receiver_id": bob.id})).await;
     let conf = next_action(&mut a, "conf_message").await;
-    assert_shape(&conf, r#"{"sender_id": "a", "receiver_id": "b", "message_body": "do me 2k fast",
-        "timestamp": "2024-12-23T05:25:14.763401+00:00", "created_msg_id": 3, "action": "conf_message"}"#);
+    assert_shape(
+        &conf,
+        r#"{"sender_id": "a", "receiver_id": "b", "message_body": "do me 2k fast",
+        "timestamp": "2024-12-23T05:25:14.763401+00:00", "created_msg_id": 3, "action": "conf_message"}"#,
+    );
     assert_eq!((conf["sender_id"].as_i64(), conf["receiver_id"].as_i64()), (Some(alice.id), Some(bob.id)));
     assert!(conf["timestamp"].as_str().expect("ts").ends_with("+00:00"), "Python isoformat: {conf}");
     for device in [&mut b_phone, &mut b_laptop] {
         let re = next_action(device, "re_message").await;
-        assert_shape(&re, r#"{"message_body": "hello", "sender_id": "96", "receiver_id": "87",
-            "timestamp": "2024-06-17T12:48:28.228342+00:00", "created_msg_id": 34, "action": "re_message"}"#);
+        assert_shape(
+            &re,
+            r#"{"message_body": "hello", "sender_id": "96", "receiver_id": "87",
+            "timestamp": "2024-06-17T12:48:28.228342+00:00", "created_msg_id": 34, "action": "re_message"}"#,
+        );
         assert_eq!(re["created_msg_id"], conf["created_msg_id"]);
         assert_eq!(re["receiver_id"], bob.id);
     }
@@ -85,8 +91,10 @@ async fn socket_and_rest_work_as_documented_across_nodes() {
     assert_eq!(status, 200);
     assert_eq!((threads["message"].clone(), threads["success"].as_bool()), (Value::Null, Some(true)));
     let t = &threads["entity"][0];
-    let example = format!(r#"{{"id": 1, "other_user": {{"id": "83", "email": "o", "username": "", "role": null, "is_active": true}},
-        "last_message": {MESSAGE_EXAMPLE}}}"#);
+    let example = format!(
+        r#"{{"id": 1, "other_user": {{"id": "83", "email": "o", "username": "", "role": null, "is_active": true}},
+        "last_message": {MESSAGE_EXAMPLE}}}"#
+    );
     assert_shape(t, &example);
     assert_eq!(t["other_user"]["username"], "bob");
     assert_eq!(t["last_message"]["message"], "ok");
@@ -101,9 +109,13 @@ async fn errors_in_the_envelope_and_on_the_socket() {
     for bad in ["not-a-uuid".to_owned(), uuid::Uuid::new_v4().to_string(), "999999".to_owned(), alice.id.to_string()] {
         let (status, body) = cluster.get(0, &alice, &format!("/chat/messages/{bad}/")).await;
         assert_eq!(status, 404, "{bad}");
-        assert_eq!(body, json!({"status": "failure", "entity": null, "message": "Invalid recipient", "success": false}));
+        assert_eq!(
+            body,
+            json!({"status": "failure", "entity": null, "message": "Invalid recipient", "success": false})
+        );
     }
-    let resp = cluster.http.get(format!("{}/chat/user/threads/", cluster.node(0).http())).send().await.expect("request");
+    let resp =
+        cluster.http.get(format!("{}/chat/user/threads/", cluster.node(0).http())).send().await.expect("request");
     assert_eq!(resp.status(), 401);
     let body: Value = resp.json().await.expect("json");
     assert_eq!((body["status"].as_str(), body["success"].as_bool()), (Some("failure"), Some(false)));

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::drf::body::{self, BodyError};
-use crate::drf::{self, Refusal};
-use crate::drf::paging;
 use crate::auth::AuthError;
+use crate::drf::body::{self, BodyError};
+use crate::drf::paging;
+use crate::drf::{self, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -56,7 +56,9 @@ fn refusal(err: &ApiError) -> Refusal {
         ApiError::Auth(AuthError::Missing) => json!({"detail": "Authentication credentials were not provided."}),
         ApiError::Auth(_) => json!({"detail": "Given token not valid for any token type"}),
         ApiError::Core(CoreError::NotFound(_)) => json!({"detail": "Not found."}),
-        ApiError::Core(CoreError::Forbidden(_)) => json!({"detail": "You do not have permission to perform this action."}),
+        ApiError::Core(CoreError::Forbidden(_)) => {
+            json!({"detail": "You do not have permission to perform this action."})
+        }
         ApiError::Core(CoreError::Invalid { field, message }) => {
             return invalid(field, message.clone());
         }
@@ -83,7 +85,9 @@ fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, Refusal> {
 
 async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
     body::read(req, payload).await.map_err(|e| match e {
-        BodyError::TooLarge => Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, body: json!({"detail": "Request body too large."}) },
+        BodyError::TooLarge => {
+            Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, body: json!({"detail": "Request body too large."}) }
+        }
         BodyError::Invalid(message) => invalid("non_field_errors", message),
     })
 }
@@ -147,7 +151,12 @@ struct ChatUpdate {
 }
 
 /// `PUT|PATCH /messages/api/chats/{id}/` `{"title"}`.
-async fn update_chat(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+async fn update_chat(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let update: ChatUpdate = body(&req, payload).await?;
@@ -175,14 +184,21 @@ struct MessagesQuery {
 /// `GET /messages/api/chats/{id}/messages/?page=&before=&after=`: 50 a page, page 1 the newest,
 /// each page oldest first. `before`/`after` are message ids. Seqs are gapless, so a page is an
 /// exact seq range: no OFFSET scan however deep the page.
-async fn list_messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, q: web::Query<MessagesQuery>) -> Answer {
+async fn list_messages(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<MessagesQuery>,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let page = paging::page_number(&req)?;
     let svc = &state.service;
     let view = core(svc.conversation(&actor, id).await)?;
     let bound = |raw: &Option<String>| -> Result<Option<i64>, Refusal> {
-        raw.as_deref().map(|r| r.parse::<i64>().map_err(|_| invalid("before/after", "A message id is an integer."))).transpose()
+        raw.as_deref()
+            .map(|r| r.parse::<i64>().map_err(|_| invalid("before/after", "A message id is an integer.")))
+            .transpose()
     };
     let (before, after) = (bound(&q.before)?, bound(&q.after)?);
     let actor_ref = &actor;
@@ -219,7 +235,8 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String
     let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let Content { content } = body(&req, payload).await?;
-    let sent = core(state.service.send_message_accepting(&actor, id, NewMessage { content, ..NewMessage::default() }).await)?;
+    let sent =
+        core(state.service.send_message_accepting(&actor, id, NewMessage { content, ..NewMessage::default() }).await)?;
     Ok(HttpResponse::Created().json(message(&sent.message, None)))
 }
 
@@ -236,7 +253,12 @@ struct UserIds {
 }
 
 /// `POST /messages/api/chats/{id}/members/add/` `{"user_ids"}`: `{"status", "added_count"}`.
-async fn add_members(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+async fn add_members(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let UserIds { user_ids } = body(&req, payload).await?;
@@ -281,7 +303,12 @@ async fn get_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 }
 
 /// `PUT|PATCH /messages/api/messages/{id}/` `{"content"}`: one's own messages only.
-async fn edit_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+async fn edit_message(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id = MessageId(parse(&id)?);
     let Content { content } = body(&req, payload).await?;

@@ -55,7 +55,9 @@ impl Dialect for Dotted {
                 let users = svc.search_users(actor, &keyword, SearchScope::Username, SEARCH_LIMIT).await?;
                 ServerFrame::SearchResults { results: users.iter().map(UserRef::from).collect() }
             }
-            ClientFrame::StartConversation { receiver_id } => ServerFrame::started(&svc.open_dm(actor, receiver_id, false).await?),
+            ClientFrame::StartConversation { receiver_id } => {
+                ServerFrame::started(&svc.open_dm(actor, receiver_id, false).await?)
+            }
             ClientFrame::GetConversations {} => {
                 ServerFrame::conversations(&svc.list_conversations(actor, ListFilter::Visible).await?)
             }

@@ -82,7 +82,11 @@ impl Dialect for Native {
 
 /// Replays every message after each cursor, page by page, before any queued live event is
 /// written; `seen` drops whatever live delivery already sent. Exactly once, in seq order.
-async fn resume(core: &mut SocketCore, reference: Option<String>, cursors: Vec<SyncCursor>) -> Result<SessionFrame, CoreError> {
+async fn resume(
+    core: &mut SocketCore,
+    reference: Option<String>,
+    cursors: Vec<SyncCursor>,
+) -> Result<SessionFrame, CoreError> {
     let state = core.state.clone();
     let svc = &state.service;
     let page = svc.limits().max_page;
@@ -107,7 +111,8 @@ async fn resume(core: &mut SocketCore, reference: Option<String>, cursors: Vec<S
                 }
             }
             let Some(after) = last.filter(|_| more) else { break };
-            messages = svc.messages(&core.actor, id, MessagePage { before: None, after: Some(after), limit: page }).await?;
+            messages =
+                svc.messages(&core.actor, id, MessagePage { before: None, after: Some(after), limit: page }).await?;
             more = messages.len() as i64 == page;
         }
         conversations.push(ResumedConversation { conversation_id: id, last_seq: batch.last_seq });

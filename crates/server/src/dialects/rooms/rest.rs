@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::drf::{self, Refusal};
 use crate::drf::paging;
+use crate::drf::{self, Refusal};
 use crate::state::AppState;
 
 const ROOMS_PER_PAGE: i64 = 20;
@@ -85,7 +85,8 @@ async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let page = paging::page_number(&req)?;
     let views = core(state.service.list_conversations(&actor, ListFilter::Visible).await)?;
-    let dms: Vec<ConversationView> = views.into_iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
+    let dms: Vec<ConversationView> =
+        views.into_iter().filter(|v| v.conversation.kind == ConversationKind::Dm).collect();
     let results = rooms(&state, &actor, paging::slice(&dms, page, ROOMS_PER_PAGE)?).await?;
     Ok(HttpResponse::Ok().json(paging::page(&req, page, ROOMS_PER_PAGE, dms.len() as i64, results)))
 }
@@ -173,7 +174,12 @@ struct Edit {
 }
 
 /// `PATCH /api/v1.0/chat/messages/{id}/` `{"content"}`: edits one's own message; 200 with it.
-async fn edit_message(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+async fn edit_message(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let (view, message) = message_in_room(&state, &actor, &id).await?;
     let Edit { content } = body(&req, payload).await?;
@@ -200,7 +206,9 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, payload: web::Payloa
     let actor = drf::caller(&req, &state).await?;
     let Send { room, content } = body(&req, payload).await?;
     let view = load(&state, &actor, room).await?;
-    let sent = core(state.service.send_message_accepting(&actor, room, NewMessage { content, ..NewMessage::default() }).await)?;
+    let sent = core(
+        state.service.send_message_accepting(&actor, room, NewMessage { content, ..NewMessage::default() }).await,
+    )?;
     Ok(HttpResponse::Created().json(room_message(&view, &sent.message, true)))
 }
 

@@ -72,7 +72,12 @@ impl Rooms {
             } else {
                 self.mine.insert(k, (id, reached));
             }
-            let frame = ServerFrame::MessageStatusUpdate { message_id: id, status: reached, timestamp: now, updated_by: by.clone() };
+            let frame = ServerFrame::MessageStatusUpdate {
+                message_id: id,
+                status: reached,
+                timestamp: now,
+                updated_by: by.clone(),
+            };
             if !core.send(rooms::encode(&frame)).await {
                 return;
             }
@@ -87,11 +92,19 @@ impl Rooms {
 
     /// Sends a message to the room; a `temp_id` is the idempotency key, so a retried send returns
     /// the original.
-    async fn send(&mut self, core: &mut SocketCore, content: String, temp_id: Option<String>) -> Result<ServerFrame, CoreError> {
+    async fn send(
+        &mut self,
+        core: &mut SocketCore,
+        content: String,
+        temp_id: Option<String>,
+    ) -> Result<ServerFrame, CoreError> {
         let msg = NewMessage { content, client_key: temp_id.clone(), ..NewMessage::default() };
         let sent = core.send_message(self.room, msg, Requests::ReplyAccepts).await?;
         self.track(sent.message.seq, sent.message.id.0, Status::Sent);
-        Ok(ServerFrame::Message { delivery_id: delivery_id(&sent.message), message: LiveMessage::new(&sent.message, temp_id) })
+        Ok(ServerFrame::Message {
+            delivery_id: delivery_id(&sent.message),
+            message: LiveMessage::new(&sent.message, temp_id),
+        })
     }
 
     /// The seq of a message named by a receipt, which must be in this room.
@@ -158,7 +171,9 @@ impl Dialect for Rooms {
 
     fn error(&self, _reference: Option<&str>, _frame_type: Option<&str>, error: &SocketError) -> String {
         let message = match error {
-            SocketError::Core(CoreError::TooLong { .. }) => format!("Message too long (max {} characters)", self.max_chars),
+            SocketError::Core(CoreError::TooLong { .. }) => {
+                format!("Message too long (max {} characters)", self.max_chars)
+            }
             other => other.message(),
         };
         rooms::encode(&ServerFrame::Error { message, timestamp: Utc::now() })

@@ -2,11 +2,11 @@
 //! unsend, unread count. Conversations and messages are named by UUID, as upstream. Errors as
 //! the upstream views write them, `{"error": "..."}` (with the same text under `detail`, for
 //! clients that read DRF's key); authentication failures in DRF's own `{"detail": "..."}`.
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatwire_core::model::NewMessage;
 use chatwire_core::ports::ListFilter;
 use chatwire_core::service::RequestAction;
-use actix_web::http::StatusCode;
 use chatwire_core::{ConversationId, CoreError, MessageId};
 use chatwire_protocol::spherespace::{IdRef, MessageOut, conversation};
 use serde::Deserialize;
@@ -135,14 +135,21 @@ struct Action {
 }
 
 /// `POST /api/conversations/<id>/action/` `{"action": "accept" | "decline" | "delete"}`.
-async fn conversation_action(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+async fn conversation_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id = conversation_id(&state, &id).await?;
     let Action { action } = body(&req, payload).await?;
     let svc = &state.service;
     let (status, detail) = match action.as_str() {
-        "accept" => core(svc.answer_request(&actor, id, RequestAction::Accept).await).map(|_| ("accepted", "Request accepted"))?,
-        "decline" => core(svc.answer_request(&actor, id, RequestAction::Decline).await).map(|_| ("declined", "Request declined"))?,
+        "accept" => core(svc.answer_request(&actor, id, RequestAction::Accept).await)
+            .map(|_| ("accepted", "Request accepted"))?,
+        "decline" => core(svc.answer_request(&actor, id, RequestAction::Decline).await)
+            .map(|_| ("declined", "Request declined"))?,
         "delete" => core(svc.delete_conversation(&actor, id).await).map(|_| ("deleted", "Conversation deleted"))?,
         _ => return Err(fail(StatusCode::BAD_REQUEST, "Invalid action")),
     };
@@ -150,7 +157,12 @@ async fn conversation_action(req: HttpRequest, state: web::Data<AppState>, id: w
 }
 
 /// `POST /api/messages/<id>/action/` `{"action": "unsend"}`: unsends one's own message.
-async fn message_action(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, payload: web::Payload) -> Answer {
+async fn message_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id = message_id(&id)?;
     let Action { action } = body(&req, payload).await?;
@@ -158,7 +170,8 @@ async fn message_action(req: HttpRequest, state: web::Data<AppState>, id: web::P
         return Err(fail(StatusCode::BAD_REQUEST, "Invalid action"));
     }
     let message = core(state.service.delete_message(&actor, id).await)?;
-    Ok(HttpResponse::Ok().json(json!({ "detail": "Message unsent", "status": "unsent", "message": MessageOut::from(&message) })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "detail": "Message unsent", "status": "unsent", "message": MessageOut::from(&message) })))
 }
 
 /// `GET /api/message-requests/`: DMs waiting for the caller to accept or decline.

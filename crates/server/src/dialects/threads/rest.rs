@@ -65,7 +65,9 @@ async fn messages(req: HttpRequest, state: web::Data<AppState>, uid: web::Path<S
         Ok(history.iter().filter_map(|m| thread_message(&view, m)).collect())
     };
     match found.await {
-        Ok(messages) => HttpResponse::Ok().json(Envelope::success(Messages { messages }, Some("Messages retreived successfully"))),
+        Ok(messages) => {
+            HttpResponse::Ok().json(Envelope::success(Messages { messages }, Some("Messages retreived successfully")))
+        }
         Err(e) => failure(&e.into()),
     }
 }

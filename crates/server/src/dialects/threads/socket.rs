@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use chatwire_core::model::NewMessage;
-use chatwire_core::service::Requests;
 use chatwire_core::ports::ListFilter;
+use chatwire_core::service::Requests;
 use chatwire_core::{ConversationId, CoreError, Event, UserId};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::threads::{self, ClientFrame, ServerFrame};

@@ -35,7 +35,8 @@ pub async fn search(
     state: web::Data<AppState>,
     query: web::Query<SearchQuery>,
 ) -> ApiResult<HttpResponse> {
-    let results = state.service.search_users(&actor, &query.q, SearchScope::Everything, query.limit.unwrap_or(20)).await?;
+    let results =
+        state.service.search_users(&actor, &query.q, SearchScope::Everything, query.limit.unwrap_or(20)).await?;
     Ok(HttpResponse::Ok().json(UserList { results }))
 }
 
