@@ -249,6 +249,9 @@ pub struct LiveMessage {
     pub status: Status,
     pub created_at: DateTime<Utc>,
     pub room_id: ConversationId,
+    /// chatwire's addition: the room again under the name the REST message uses, which the
+    /// real Flutter client's message model reads.
+    pub room: ConversationId,
     /// chatwire's addition, on the sender's own frame only: the `temp_id` it sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temp_id: Option<String>,
@@ -264,6 +267,7 @@ impl LiveMessage {
             status: Status::Sent,
             created_at: m.created_at,
             room_id: m.conversation_id,
+            room: m.conversation_id,
             temp_id,
         }
     }

@@ -50,6 +50,19 @@ async fn every_endpoint_and_event_across_nodes() {
     assert_eq!(status, 201, "{group}");
     assert_eq!((group["chat_type"].as_str(), group["title"].as_str()), (Some("group"), Some("Project Team")));
     let gid = group["id"].as_i64().expect("an integer id");
+    // The group's record of its creation is a message from its creator: the document's message
+    // always has a sender object, and real clients render `sender.display_name`.
+    let (_, chats) = cluster.get(1, &bob, &format!("{API}/chats/")).await;
+    let note = &chats["results"][0]["last_message"];
+    assert_eq!(
+        (note["content"].as_str(), note["sender"]["id"].as_i64()),
+        (Some("ALICE created the group"), Some(alice.id))
+    );
+    assert_eq!(note["sender"]["display_name"], "ALICE");
+    let (_, history) = cluster.get(1, &bob, &format!("{API}/chats/{gid}/messages/")).await;
+    assert!(history["results"].as_array().expect("results").iter().all(|m| m["sender"].is_object()), "{history}");
+    let live = bob_ws.expect_type("new_message").await;
+    assert_eq!(live["message"]["sender"]["username"], "alice", "live too: {live}");
     let (status, dm) =
         cluster.post(1, &bob, &format!("{API}/chats/"), json!({"chat_type": "dm", "member_ids": [carol.id]})).await;
     assert_eq!((status, dm["chat_type"].as_str(), dm["title"].as_str()), (201, Some("dm"), Some("CAROL")));

@@ -66,7 +66,7 @@ async fn rest_socket_status_flow_and_presence_across_nodes() {
     assert_shape(
         &got,
         r#"{"type": "message", "message": {"id": 456, "content": "Hello, world!", "sender_id": 123,
-        "sender_username": "john_doe", "status": "sent", "created_at": "t", "room_id": 1}, "delivery_id": "msg_456_1703419800.123"}"#,
+        "sender_username": "john_doe", "status": "sent", "created_at": "t", "room_id": 1, "room": 1}, "delivery_id": "msg_456_1703419800.123"}"#,
     );
     let mid = got["message"]["id"].as_i64().expect("id");
     assert!(got["delivery_id"].as_str().expect("delivery id").starts_with(&format!("msg_{mid}_")));
@@ -260,4 +260,80 @@ async fn reconnect_is_suggested_before_server_side_closes() {
     let suggested = frames.iter().find(|f| f["type"] == "reconnect_suggested").expect("reconnect_suggested");
     assert_eq!(suggested["reason"], "server_shutdown");
     stop.await.expect("stopped");
+}
+
+/// What the real Flutter client sends and calls beyond the document: `chat_message`, `typing`
+/// and `mark_read` frames; `page_size`; `PATCH messages/<id>/mark_read/`; editing and deleting
+/// one's own messages; every id an integer, every error text in `detail`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flutter_clients_frames_and_calls() {
+    let cluster = TestCluster::start(2).await;
+    let (alice, bob, _) = cluster.alice_and_bob().await;
+    let (_, room) = cluster.post(0, &alice, &format!("{API}/rooms/"), json!({"user_id": bob.id})).await;
+    let id = room["id"].as_i64().expect("an integer id");
+    let mut a = room_socket(&cluster, 0, &alice, id).await;
+    let mut b = room_socket(&cluster, 1, &bob, id).await;
+
+    a.send(json!({"type": "chat_message", "message": "from flutter", "timestamp": "2024-12-25T10:30:00Z"})).await;
+    let mine = a.expect_type("message").await;
+    let got = b.expect_type("message").await;
+    assert_eq!(mine["message"]["id"], got["message"]["id"]);
+    assert_eq!((got["message"]["content"].as_str(), got["message"]["room"].as_i64()), (Some("from flutter"), Some(id)));
+    assert_eq!(got["message"]["sender_id"], alice.id);
+    let mid = got["message"]["id"].as_i64().expect("an integer message id");
+
+    b.send(json!({"type": "typing", "is_typing": true, "timestamp": "t"})).await;
+    let typing = a.expect_type("typing").await;
+    assert_eq!((typing["user_id"].as_i64(), typing["is_typing"].as_bool()), (Some(bob.id), Some(true)));
+    b.send(json!({"type": "typing", "is_typing": false, "timestamp": "t"})).await;
+    assert_eq!(a.expect_type("typing").await["is_typing"], false);
+
+    b.send(json!({"type": "mark_read", "message_id": mid, "timestamp": "t"})).await;
+    let upd = a.expect_type("message_status_update").await;
+    assert_eq!((upd["message_id"].as_i64(), upd["status"].as_str()), (Some(mid), Some("read")));
+
+    // Three more messages, paged two at a time.
+    for n in 2..=4 {
+        cluster.post(0, &alice, &format!("{API}/messages/"), json!({"room": id, "content": format!("m{n}")})).await;
+    }
+    let (status, page) = cluster.get(1, &bob, &format!("{API}/rooms/{id}/messages/?page=1&page_size=2")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["count"], 4);
+    let contents: Vec<&str> =
+        page["results"].as_array().expect("results").iter().map(|m| m["content"].as_str().expect("c")).collect();
+    assert_eq!(contents, vec!["m3", "m4"]);
+    assert!(page["next"].as_str().expect("next").contains("page_size=2"));
+    for m in page["results"].as_array().expect("results") {
+        assert!(
+            m["id"].is_i64() && m["room"].is_i64() && m["sender"]["id"].is_i64(),
+            "ids the client parses `as int`: {m}"
+        );
+        assert!(m["sender"]["display_name"].is_string() && m["created_at"].is_string());
+    }
+    let (status, _) = cluster.get(1, &bob, &format!("{API}/rooms/{id}/messages/?page_size=0")).await;
+    assert_eq!(status, 400);
+    let m4 = page["results"][1]["id"].as_i64().expect("id");
+
+    // PATCH mark_read: read up to that message.
+    let (status, read) = cluster.send("PATCH", 1, &bob, &format!("{API}/messages/{m4}/mark_read/"), json!({})).await;
+    assert_eq!((status, read["status"].as_str(), read["is_read"].as_bool()), (200, Some("read"), Some(true)), "{read}");
+    let (_, detail) = cluster.get(1, &bob, &format!("{API}/rooms/{id}/")).await;
+    assert_eq!(detail["unread_count"], 0);
+
+    // Edit and delete: one's own only, errors in `detail`.
+    let (status, edited) =
+        cluster.send("PATCH", 0, &alice, &format!("{API}/messages/{m4}/"), json!({"content": "m4, edited"})).await;
+    assert_eq!((status, edited["content"].as_str()), (200, Some("m4, edited")), "{edited}");
+    let (status, refused) =
+        cluster.send("PATCH", 1, &bob, &format!("{API}/messages/{m4}/"), json!({"content": "mine now"})).await;
+    assert_eq!(status, 403);
+    assert!(refused["detail"].as_str().is_some_and(|d| !d.is_empty()), "{refused}");
+    let (status, refused) = cluster.send("DELETE", 1, &bob, &format!("{API}/messages/{m4}/"), json!({})).await;
+    assert_eq!((status, refused["detail"].is_string()), (403, true));
+    let (status, _) = cluster.send("DELETE", 0, &alice, &format!("{API}/messages/{m4}/"), json!({})).await;
+    assert_eq!(status, 204);
+    let (status, missing) = cluster.send("DELETE", 0, &alice, &format!("{API}/messages/999999/"), json!({})).await;
+    assert_eq!((status, missing), (404, json!({"detail": "Not found."})));
+    let (_, page) = cluster.get(1, &bob, &format!("{API}/rooms/{id}/messages/?page_size=1")).await;
+    assert_eq!(page["results"][0]["content"], "", "deleted: content cleared, the row kept");
 }
