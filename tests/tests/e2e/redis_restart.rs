@@ -81,3 +81,38 @@ async fn nodes_start_before_redis_and_become_ready_when_it_comes() {
     cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "late"})).await;
     assert_eq!(bob_ws.expect_type("message_created").await["message"]["content"], "late");
 }
+
+/// The dialects have no frame to say "you may have missed messages": after a Redis reconnect
+/// their sockets are closed with 1012 `resync` (rooms says `reconnect_suggested` first), so their
+/// clients reconnect and refetch instead of silently missing what pub/sub dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialect_sockets_are_closed_for_a_reconnect_when_redis_comes_back() {
+    let mut redis = RedisServer::start().await;
+    let cluster = TestCluster::start_with(1, Some(redis.url()), |_| {}).await;
+    let (alice, bob, _) = cluster.alice_and_bob().await;
+    let (_, room) = cluster.post(0, &alice, "/api/v1.0/chat/rooms/", json!({"user_id": bob.id})).await;
+    let node = cluster.node(0);
+    let room_path = format!("/ws/chat/{}/", room["id"]);
+    let paths = ["/ws/chat/", "/ws/chat/?dialect=spherespace", "/ws/chat/room/", "/messages/ws/", room_path.as_str()];
+    let mut sockets = Vec::new();
+    for path in paths {
+        let ws = chatwire_test_support::WsClient::connect(&node.ws_url(path, &alice.token)).await.expect(path);
+        sockets.push((path, ws));
+    }
+    let mut native = cluster.socket(0, &alice).await;
+
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart().await;
+
+    native.expect_type("resync").await;
+    for (path, mut ws) in sockets {
+        let frames = ws.drain(Duration::from_secs(5)).await;
+        let frame = ws.closed.clone().flatten().unwrap_or_else(|| panic!("{path}: not closed; got {frames:?}"));
+        assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1012, "resync"), "{path}");
+        if path == room_path {
+            let suggested = frames.iter().find(|f| f["type"] == "reconnect_suggested").expect("reconnect_suggested");
+            assert_eq!(suggested["reason"], "resync");
+        }
+    }
+}
