@@ -220,6 +220,10 @@ impl Message {
     pub fn is_edited(&self) -> bool {
         self.edited_at.is_some()
     }
+    /// When the message last changed: its deletion, else its last edit, else its creation.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.deleted_at.or(self.edited_at).unwrap_or(self.created_at)
+    }
 }
 
 /// Which fields a user search matches (case-insensitive substring).

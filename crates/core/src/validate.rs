@@ -11,6 +11,8 @@ pub struct Limits {
     pub max_client_key_chars: usize,
     pub max_group_members: usize,
     pub max_page: i64,
+    /// The most messages an API that returns "the whole history" in one answer gets: the newest.
+    pub max_history: i64,
 }
 
 impl Default for Limits {
@@ -21,6 +23,7 @@ impl Default for Limits {
             max_client_key_chars: 128,
             max_group_members: 1000,
             max_page: 200,
+            max_history: 1000,
         }
     }
 }

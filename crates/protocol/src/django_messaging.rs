@@ -85,7 +85,7 @@ pub fn message(m: &Message, view: Option<&ConversationView>) -> MessageOut {
         chat: m.conversation_id,
         content: m.content.clone(),
         created_at: m.created_at,
-        updated_at: m.deleted_at.or(m.edited_at).unwrap_or(m.created_at),
+        updated_at: m.updated_at(),
         is_edited: m.is_edited(),
         is_deleted: m.is_deleted(),
         sender: m.sender.as_ref().map(UserOut::from),

@@ -167,7 +167,7 @@ pub fn room_message(view: &ConversationView, m: &Message, sender_online: bool) -
         read_at,
         is_read: status == Status::Read,
         created_at: m.created_at,
-        updated_at: m.deleted_at.or(m.edited_at).unwrap_or(m.created_at),
+        updated_at: m.updated_at(),
     }
 }
 

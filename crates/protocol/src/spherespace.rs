@@ -128,9 +128,7 @@ pub fn conversation(view: &ConversationView, viewer: &UserId) -> ConversationOut
     ConversationOut {
         id: view.conversation.id.uuid(),
         participants: view.members.iter().map(|m| UserOut::from(&m.user)).collect(),
-        other_user: (view.conversation.kind == chatwire_core::model::ConversationKind::Dm)
-            .then(|| view.members.iter().find(|m| m.user.id != *viewer).map(|m| UserOut::from(&m.user)))
-            .flatten(),
+        other_user: view.peer(viewer).map(|m| UserOut::from(&m.user)),
         last_message: view.last_message.as_ref().map(MessageOut::from),
         unread_count: view.unread_count,
         status,

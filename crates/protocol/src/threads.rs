@@ -85,7 +85,7 @@ pub fn thread_message(view: &ConversationView, m: &Message) -> Option<ThreadMess
         sender: ThreadUser::from(sender),
         receiver: ThreadUser::from(&receiver.user),
         message: m.content.clone(),
-        updated: m.edited_at.or(m.deleted_at).unwrap_or(m.created_at),
+        updated: m.updated_at(),
         created: m.created_at,
         seen: m.seq <= receiver.last_read_seq,
         thread: view.conversation.id,
@@ -94,7 +94,7 @@ pub fn thread_message(view: &ConversationView, m: &Message) -> Option<ThreadMess
 
 /// One DM as a thread seen by `viewer`.
 pub fn thread(view: &ConversationView, viewer: &UserId) -> Option<Thread> {
-    let other = view.members.iter().find(|m| m.user.id != *viewer)?;
+    let other = view.peer(viewer)?;
     Some(Thread {
         id: view.conversation.id,
         other_user: ThreadUser::from(&other.user),

@@ -155,6 +155,7 @@ impl Settings {
             s.data_dir = PathBuf::from(dir);
         }
         s.limits.max_message_chars = num("CHATWIRE_MESSAGE_SIZE_LIMIT", s.limits.max_message_chars)?;
+        s.limits.max_history = num("CHATWIRE_HISTORY_LIMIT", s.limits.max_history)?.max(1);
         s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);

@@ -222,21 +222,25 @@ pub async fn edit(conn: &mut AsyncPgConnection, id: MessageId, content: &str) ->
     get(conn, id).await?.ok_or(StoreError::Query(DieselError::NotFound))
 }
 
-/// Soft delete: content and attachment cleared, row and seq kept so cursors and counts hold.
+/// Soft delete: content and attachment cleared, row and seq kept so cursors and counts hold. One
+/// transaction, so no reader sees the message cleared with its reactions still on it.
 pub async fn delete(conn: &mut AsyncPgConnection, id: MessageId) -> Result<Message, StoreError> {
-    diesel::update(messages::table.find(id.0))
-        .set((
-            messages::content.eq(""),
-            messages::attachment_url.eq(None::<String>),
-            messages::attachment_name.eq(None::<String>),
-            messages::attachment_mime.eq(None::<String>),
-            messages::attachment_size.eq(None::<i64>),
-            messages::deleted_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    diesel::delete(reactions::table.filter(reactions::message_id.eq(id.0))).execute(conn).await?;
-    get(conn, id).await?.ok_or(StoreError::Query(DieselError::NotFound))
+    conn.transaction(async |c| -> Result<Message, StoreError> {
+        diesel::update(messages::table.find(id.0))
+            .set((
+                messages::content.eq(""),
+                messages::attachment_url.eq(None::<String>),
+                messages::attachment_name.eq(None::<String>),
+                messages::attachment_mime.eq(None::<String>),
+                messages::attachment_size.eq(None::<i64>),
+                messages::deleted_at.eq(diesel::dsl::now),
+            ))
+            .execute(c)
+            .await?;
+        diesel::delete(reactions::table.filter(reactions::message_id.eq(id.0))).execute(c).await?;
+        get(c, id).await?.ok_or(StoreError::Query(DieselError::NotFound))
+    })
+    .await
 }
 
 pub async fn toggle_reaction(

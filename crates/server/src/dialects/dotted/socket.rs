@@ -9,8 +9,6 @@ use chatwire_protocol::dotted::{self, ClientFrame, MessageOut, ServerFrame, User
 
 use crate::socket::{Dialect, SocketCore, SocketError};
 
-/// `chat.get_messages` returns "full message history": at most this many newest messages.
-const HISTORY_CAP: i64 = 1000;
 /// `chat.search_user` results.
 const SEARCH_LIMIT: i64 = 20;
 
@@ -62,7 +60,7 @@ impl Dialect for Dotted {
                 ServerFrame::conversations(&svc.list_conversations(actor, ListFilter::Visible).await?)
             }
             ClientFrame::GetMessages { conversation_id } => {
-                let history = svc.history(actor, conversation_id, HISTORY_CAP).await?;
+                let history = svc.history(actor, conversation_id, svc.limits().max_history).await?;
                 ServerFrame::Messages { messages: history.iter().map(MessageOut::from).collect() }
             }
         };

@@ -16,8 +16,6 @@ use serde_json::json;
 use crate::drf::{self, Refusal};
 use crate::state::AppState;
 
-const HISTORY_CAP: i64 = 1000;
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/conversations/", web::get().to(list))
         .route("/api/conversations/", web::post().to(start))
@@ -109,7 +107,7 @@ async fn start(req: HttpRequest, state: web::Data<AppState>, payload: web::Paylo
 async fn messages(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     let actor = drf::caller(&req, &state).await?;
     let id = conversation_id(&state, &id).await?;
-    let history = core(state.service.history(&actor, id, HISTORY_CAP).await)?;
+    let history = core(state.service.history(&actor, id, state.service.limits().max_history).await)?;
     Ok(HttpResponse::Ok().json(history.iter().map(MessageOut::from).collect::<Vec<_>>()))
 }
 

@@ -11,9 +11,6 @@ use crate::auth::{self, AuthError};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// "Full" conversation history, as `chat.get_messages` in the dotted dialect.
-const HISTORY_CAP: i64 = 1000;
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/chat/messages/{uid}/", web::get().to(messages)).route("/chat/user/threads/", web::get().to(threads));
 }
@@ -61,7 +58,7 @@ async fn messages(req: HttpRequest, state: web::Data<AppState>, uid: web::Path<S
             Err(e) => return Err(e),
         };
         let view = svc.conversation(&actor, conversation).await?;
-        let history = svc.history(&actor, conversation, HISTORY_CAP).await?;
+        let history = svc.history(&actor, conversation, svc.limits().max_history).await?;
         Ok(history.iter().filter_map(|m| thread_message(&view, m)).collect())
     };
     match found.await {
