@@ -66,8 +66,12 @@ ALTER TABLE messages ADD CONSTRAINT messages_sender_id_fkey FOREIGN KEY (sender_
 ALTER TABLE reactions ADD CONSTRAINT reactions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id);
 
 -- Group system messages now carry the member who made the change; those written before are
--- attributed to their group's creator, so no client meets `sender: null` in old history either.
-UPDATE messages m SET sender_id = c.created_by FROM conversations c
+-- attributed to their group's creator (else its owner, else its longest-standing member), so no
+-- client meets `sender: null` in old history either.
+UPDATE messages m
+   SET sender_id = COALESCE(c.created_by, (SELECT x.user_id FROM members x WHERE x.conversation_id = c.id
+                                             ORDER BY x.role = 'owner' DESC, x.joined_at, x.user_id LIMIT 1))
+  FROM conversations c
  WHERE m.conversation_id = c.id AND m.kind = 'system' AND m.sender_id IS NULL;
 
 -- The receipt function takes the new key types; its body is unchanged.

@@ -168,7 +168,7 @@ pub struct Attachment {
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     Text,
-    /// Written by chatwire itself (a member joined, a title changed); has no sender.
+    /// A group's record of a change (a member joined, a title changed); its sender is who made it.
     System,
 }
 

@@ -71,7 +71,8 @@ pub struct MessageOut {
     pub updated_at: DateTime<Utc>,
     pub is_edited: bool,
     pub is_deleted: bool,
-    /// `null` for a system message.
+    /// Always set for new messages (system notes carry who made the change); `None` only for a note
+    /// migrated from a group left with no members.
     pub sender: Option<UserOut>,
     pub reactions: Vec<ReactionOut>,
     /// Members whose read watermark covers the message.

@@ -85,7 +85,8 @@ pub struct Participant {
 pub struct MessageOut {
     pub id: i64,
     pub conversation_id: ConversationId,
-    /// `null` for a system message.
+    /// Always set for new messages (system notes carry who made the change); `None` only for a note
+    /// migrated from a group left with no members.
     pub sender: Option<UserRef>,
     pub content: String,
     pub timestamp: DateTime<Utc>,

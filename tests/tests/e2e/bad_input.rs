@@ -25,6 +25,7 @@ async fn bad_frames_get_error_frames_and_the_socket_lives_on() {
     let e = bad.expect_type("error").await;
     assert_eq!(e["code"], "unknown_type");
     assert_eq!(e["frame_type"], "dance");
+    assert_eq!(e["ref"], "d", "a frame that cannot be decoded still gets its ref back");
 
     bad.send(json!({"type": "send", "conversation_id": "not-an-id", "content": "x"})).await;
     let e = bad.expect_type("error").await;

@@ -127,6 +127,10 @@ pub(crate) trait Dialect {
     fn decode(&self, text: &str) -> Result<Self::Frame, DecodeError>;
     /// The client's reference (echoed on replies, when the dialect has one) and the frame's type.
     fn describe(frame: &Self::Frame) -> (Option<String>, &'static str);
+    /// The client's reference in a frame that could not be decoded, so its error still names it.
+    fn reference_in(_text: &str) -> Option<String> {
+        None
+    }
     /// Handles one frame through the service; returns the reply to write, if any. May also
     /// write frames itself through `core.send` (a replay, say). Sends go through
     /// [`SocketCore::send_message`], which keeps the echo rule.
@@ -365,7 +369,8 @@ impl SocketCore {
         let frame = match dialect.decode(text) {
             Ok(f) => f,
             Err(e) => {
-                let reply = dialect.error(None, e.frame_type().map(str::to_owned).as_deref(), &SocketError::Decode(e));
+                let (reference, frame_type) = (D::reference_in(text), e.frame_type().map(str::to_owned));
+                let reply = dialect.error(reference.as_deref(), frame_type.as_deref(), &SocketError::Decode(e));
                 return self.send(reply).await;
             }
         };

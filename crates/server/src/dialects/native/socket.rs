@@ -28,6 +28,11 @@ impl Dialect for Native {
         (frame.reference().map(str::to_owned), ty)
     }
 
+    fn reference_in(text: &str) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        value.get("ref")?.as_str().map(str::to_owned)
+    }
+
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
         let svc = &core.state.service;
         let reply = match frame {
