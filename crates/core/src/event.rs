@@ -90,6 +90,11 @@ pub enum Event {
     ConversationDeleted {
         conversation_id: ConversationId,
     },
+    /// Sent on `user_<id>`: every socket of this user, on every node, closes (the user was
+    /// signed out everywhere, their tokens revoked, their account suspended).
+    UserDisconnected {
+        user_id: UserId,
+    },
     /// A member asked every connected client of the conversation to report it is alive.
     HealthCheck {
         conversation_id: ConversationId,
@@ -115,9 +120,9 @@ impl Event {
             | Event::ConversationDeleted { conversation_id }
             | Event::HealthCheck { conversation_id, .. } => Channel::Conversation(*conversation_id),
             Event::ConversationUpdated { conversation } => Channel::Conversation(conversation.id),
-            Event::ConversationJoined { user_id, .. } | Event::ConversationLeft { user_id, .. } => {
-                Channel::User(user_id.clone())
-            }
+            Event::ConversationJoined { user_id, .. }
+            | Event::ConversationLeft { user_id, .. }
+            | Event::UserDisconnected { user_id } => Channel::User(user_id.clone()),
         }
     }
 

@@ -56,9 +56,15 @@ pub enum ClientFrame {
         #[serde(rename = "ref", default)]
         reference: Option<String>,
     },
+    /// A fresh token for this socket (same user), sent before the current one expires.
+    Refresh {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        token: String,
+    },
 }
 
-const TYPES: &[&str] = &["send", "typing", "read", "delivered", "resume", "ping"];
+const TYPES: &[&str] = &["send", "typing", "read", "delivered", "resume", "ping", "refresh"];
 
 impl ClientFrame {
     pub fn reference(&self) -> Option<&str> {
@@ -68,7 +74,8 @@ impl ClientFrame {
             | ClientFrame::Read { reference, .. }
             | ClientFrame::Delivered { reference, .. }
             | ClientFrame::Resume { reference, .. }
-            | ClientFrame::Ping { reference } => reference.as_deref(),
+            | ClientFrame::Ping { reference }
+            | ClientFrame::Refresh { reference, .. } => reference.as_deref(),
         }
     }
 }
@@ -89,7 +96,15 @@ pub struct ResumedConversation {
 #[allow(clippy::large_enum_variant, reason = "built and serialized at once, never stored")]
 pub enum SessionFrame {
     /// First frame on every socket.
-    Hello { user: User, node: String, heartbeat_interval: u64 },
+    /// `token_expires_at`: the token's `exp` (Unix seconds); the socket is closed with 4001
+    /// `token_expired` then, unless a `refresh` moved it.
+    Hello { user: User, node: String, heartbeat_interval: u64, token_expires_at: u64 },
+    /// A `refresh` was taken: the socket now lives until `token_expires_at`.
+    Refreshed {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        token_expires_at: u64,
+    },
     /// The stored message for a `send`; `duplicate` when the client key had been used before.
     Ack {
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]

@@ -128,7 +128,11 @@ impl Application {
     }
 
     pub fn handle(&self) -> NodeHandle {
-        NodeHandle { server: self.server.handle(), shutdown: self.state.shutdown.clone() }
+        NodeHandle {
+            server: self.server.handle(),
+            shutdown: self.state.shutdown.clone(),
+            service: self.state.service.clone(),
+        }
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -141,9 +145,15 @@ impl Application {
 pub struct NodeHandle {
     server: ServerHandle,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    service: chatwire_core::ChatService,
 }
 
 impl NodeHandle {
+    /// The node's service, for operations that have no route yet.
+    pub fn service(&self) -> &chatwire_core::ChatService {
+        &self.service
+    }
+
     pub async fn stop(&self, graceful: bool) {
         self.shutdown.send_replace(true);
         self.server.stop(graceful).await;

@@ -59,7 +59,7 @@ impl Claims {
         Claims { sub: Some(id.into()), exp: jsonwebtoken::get_current_timestamp() + ttl_secs, ..Claims::default() }
     }
 
-    fn profile(&self) -> Result<(UserId, Profile), AuthError> {
+    fn verified(&self) -> Result<Verified, AuthError> {
         if self.token_type.as_deref().is_some_and(|t| t != "access") {
             return Err(AuthError::WrongType);
         }
@@ -69,16 +69,26 @@ impl Claims {
             (None, None) => None,
         }
         .ok_or(AuthError::NoUser)?;
-        Ok((
-            id.clone(),
-            Profile {
+        Ok(Verified {
+            id: id.clone(),
+            profile: Profile {
                 id: Some(id),
                 username: self.username.clone(),
                 email: self.email.clone(),
                 display_name: self.display_name.clone(),
             },
-        ))
+            expires_at: self.exp,
+        })
     }
+}
+
+/// What a valid token says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub id: UserId,
+    pub profile: Profile,
+    /// The token's `exp`, in seconds since the Unix epoch: a socket opened with it ends then.
+    pub expires_at: u64,
 }
 
 /// A user id claim: a non-empty string or an integer; `5` and `"5"` are the same user.
@@ -128,7 +138,7 @@ impl Verifier {
 
     /// Checks signature, algorithm, expiry (`exp` is required; `alg: none` never verifies),
     /// `nbf` when present, audience and issuer when configured, and the token type.
-    pub fn verify(&self, token: &str) -> Result<(UserId, Profile), AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let (alg, key) = self
             .keys
@@ -155,7 +165,7 @@ impl Verifier {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
             _ => AuthError::Invalid(e.to_string()),
         })?;
-        data.claims.profile()
+        data.claims.verified()
     }
 }
 
@@ -179,14 +189,19 @@ pub fn socket_token(req: &HttpRequest) -> Option<String> {
 
 /// Verifies a token and loads (or refreshes) its user.
 pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Actor, crate::error::ApiError> {
+    authenticate_until(state, token).await.map(|(actor, _)| actor)
+}
+
+/// [`authenticate`], also returning when the token expires (what a socket needs).
+pub async fn authenticate_until(state: &AppState, token: Option<&str>) -> Result<(Actor, u64), crate::error::ApiError> {
     let token = token.ok_or(AuthError::Missing)?;
-    let (id, profile) = state.verifier.verify(token)?;
+    let Verified { id, profile, expires_at } = state.verifier.verify(token)?;
     if let Some(actor) = state.known_users.get(&id, &profile) {
-        return Ok(actor);
+        return Ok((actor, expires_at));
     }
     let actor = state.service.authenticate(id, &profile).await?;
     state.known_users.put(&profile, &actor);
-    Ok(actor)
+    Ok((actor, expires_at))
 }
 
 /// Users this node upserted recently, with the claims it upserted them from. A request whose
@@ -268,17 +283,17 @@ mod tests {
         let v = verifier();
         let id = uuid::Uuid::new_v4().to_string();
         let t = mint(b"s", &claims(Some(&id), later())).unwrap();
-        assert_eq!(v.verify(&t).unwrap().0.to_string(), id);
+        assert_eq!(v.verify(&t).unwrap().id.to_string(), id);
         let simple = Claims { sub: None, user_id: Some(json!(id)), ..claims(None, later()) };
         let t = mint(b"s", &simple).unwrap();
-        assert_eq!(v.verify(&t).unwrap().1.username.as_deref(), Some("ann"));
+        assert_eq!(v.verify(&t).unwrap().profile.username.as_deref(), Some("ann"));
     }
 
     #[test]
     fn a_stock_simplejwt_access_token_names_its_integer_user() {
         let v = verifier();
-        let (as_string, profile) = v.verify(&simplejwt("access", json!("5"))).unwrap();
-        let (as_number, _) = v.verify(&simplejwt("access", json!(5))).unwrap();
+        let Verified { id: as_string, profile, .. } = v.verify(&simplejwt("access", json!("5"))).unwrap();
+        let as_number = v.verify(&simplejwt("access", json!(5))).unwrap().id;
         assert_eq!(as_string, as_number, "5 and \"5\" are one user");
         assert_eq!(as_string.as_int(), Some(5));
         assert_eq!(profile.username, None, "a stock token carries no profile claims");
@@ -353,7 +368,7 @@ mod tests {
             let keys = [JwtKey::PublicKeyPem(fixture(public)), JwtKey::Secret(b"s".to_vec())];
             let v = Verifier::new(&keys, TokenRules::default()).unwrap();
             let token = signed(alg, &fixture(private), &id);
-            assert_eq!(v.verify(&token).unwrap().0.to_string(), id, "{alg:?}");
+            assert_eq!(v.verify(&token).unwrap().id.to_string(), id, "{alg:?}");
             // A token signed with the other key type (or an HS256 token using the public key as
             // its secret, the classic confusion attack) does not verify.
             let forged = mint(&fixture(public), &claims(Some(&id), later())).unwrap();

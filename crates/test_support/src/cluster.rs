@@ -24,6 +24,11 @@ impl Node {
         format!("ws://127.0.0.1:{}{}{}token={}", self.port, path, sep, token)
     }
 
+    /// The node's service (operations that have no route yet).
+    pub fn service(&self) -> &chatwire_core::ChatService {
+        self.handle.service()
+    }
+
     /// Kills the node abruptly, as a crash would: no close frames, no presence clean-up.
     pub async fn kill(&mut self) {
         self.handle.kill().await;

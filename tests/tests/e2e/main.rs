@@ -13,6 +13,7 @@ mod openapi;
 mod redis_restart;
 mod resume;
 mod store;
+mod tokens;
 
 use serde_json::Value;
 

@@ -213,3 +213,34 @@ async fn a_stopping_node_tells_its_sockets_to_reconnect() {
     // The client reconnects to the other replica.
     cluster.socket(0, &alice).await;
 }
+
+/// A removal racing a handshake: whichever lands first, a socket never follows a conversation its
+/// user is no longer in. (The handshake joins `user_<id>` before it reads the memberships, so a
+/// removal between the read and the join arrives as `conversation_left`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_racing_a_handshake_leaves_nothing_behind() {
+    let cluster = TestCluster::start(2).await;
+    let owner = cluster.user("owner").await;
+    let guest = cluster.user("guest").await;
+    for round in 0..20 {
+        let (_, group) = cluster
+            .post(
+                0,
+                &owner,
+                "/api/v1/conversations/groups",
+                json!({"title": format!("g{round}"), "member_ids": [guest.id]}),
+            )
+            .await;
+        let conv = group["conversation"]["id"].as_i64().expect("an integer id");
+        let path = format!("/api/v1/conversations/{conv}/members/{}", guest.id);
+        let (socket, removed) =
+            tokio::join!(cluster.socket(1, &guest), cluster.send("DELETE", 0, &owner, &path, json!({})));
+        assert_eq!(removed.0, 204, "{:?}", removed.1);
+        let mut socket = socket;
+        cluster.post(0, &owner, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "after"})).await;
+        let got = socket.drain(Duration::from_millis(150)).await;
+        let leaked: Vec<_> =
+            got.iter().filter(|f| f["type"] == "message_created" && f["message"]["content"] == "after").collect();
+        assert!(leaked.is_empty(), "round {round}: a removed member received {leaked:?}");
+    }
+}

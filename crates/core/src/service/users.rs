@@ -89,6 +89,12 @@ impl ChatService {
         }
     }
 
+    /// Closes every socket of `user` on every node (the operations API calls this). Tokens still
+    /// valid can open new sockets: revoking them is the identity provider's part.
+    pub async fn disconnect_user(&self, user: &UserId) -> CoreResult<()> {
+        self.bus.publish(&crate::Event::UserDisconnected { user_id: user.clone() }).await
+    }
+
     /// Whether Postgres answers (for readiness).
     pub async fn store_ready(&self) -> CoreResult<()> {
         self.store.ping().await

@@ -27,26 +27,36 @@ pub(crate) async fn upgrade<D: Dialect + 'static>(
     state: web::Data<AppState>,
     dialect: D,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, sub, conversations) = open(req, &state, dialect.room()).await?;
+    let opened = open(req, &state, dialect.room()).await?;
     let (response, session, stream) =
         actix_ws::handle(req, body).map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
     let stream = stream.max_frame_size(64 * 1024).aggregate_continuations().max_continuation_size(256 * 1024);
-    actix_web::rt::spawn(session::run(state.into_inner(), actor, sub, conversations, session, stream, dialect));
+    actix_web::rt::spawn(session::run(state.into_inner(), opened, session, stream, dialect));
     Ok(response)
 }
 
-/// Authenticates a socket request and subscribes it to everything its user can see; returns the
-/// conversations it follows.
-pub(crate) async fn open(
-    req: &HttpRequest,
-    state: &AppState,
-    room: Option<Room>,
-) -> Result<(Actor, Subscription, Vec<ConversationId>), ApiError> {
+/// A socket that passed its handshake: who, until when, and what it follows.
+pub(crate) struct Opened {
+    pub actor: Actor,
+    /// The token's `exp` (seconds since the Unix epoch): the socket is closed then.
+    pub token_expires_at: u64,
+    pub sub: Subscription,
+    pub conversations: Vec<ConversationId>,
+}
+
+/// Authenticates a socket request and subscribes it to everything its user can see.
+///
+/// The user's own channel is joined before the memberships are read: a removal that lands
+/// between the read and the join is then seen (its `conversation_left` arrives on `user_<id>`)
+/// instead of leaving the socket on a conversation its user just left.
+pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>) -> Result<Opened, ApiError> {
     if state.is_draining() {
         return Err(chatwire_core::CoreError::Unavailable("node is shutting down".into()).into());
     }
     let token = auth::socket_token(req);
-    let actor = auth::authenticate(state, token.as_deref()).await?;
+    let (actor, token_expires_at) = auth::authenticate_until(state, token.as_deref()).await?;
+    let sub = state.hub.register(state.settings.socket_queue);
+    sub.join(&[Channel::User(actor.id().clone())]).await.map_err(chatwire_core::CoreError::from)?;
     let conversations = match room {
         // A socket for one room follows only that room (and its user's own channel).
         Some(room) => {
@@ -58,11 +68,9 @@ pub(crate) async fn open(
         }
         None => state.service.conversation_ids(&actor).await?,
     };
-    let sub = state.hub.register(state.settings.socket_queue);
-    let mut channels = vec![Channel::User(actor.id().clone())];
-    channels.extend(conversations.iter().copied().map(Channel::Conversation));
+    let channels: Vec<Channel> = conversations.iter().copied().map(Channel::Conversation).collect();
     sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
-    Ok((actor, sub, conversations))
+    Ok(Opened { actor, token_expires_at, sub, conversations })
 }
 
 /// How long one write to a client may take before the client counts as gone.

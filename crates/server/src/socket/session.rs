@@ -21,7 +21,7 @@ use chatwire_core::{Channel, ConversationId, CoreError, Event};
 use chatwire_protocol::DecodeError;
 use futures_util::FutureExt;
 
-use super::WRITE_TIMEOUT;
+use super::{Opened, WRITE_TIMEOUT};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -73,6 +73,10 @@ pub(crate) enum CloseWhy {
     SlowConsumer,
     /// The node may have missed events (a Redis reconnect) and the dialect cannot say so in a frame.
     Resync,
+    /// The token the socket was opened (or last refreshed) with expired.
+    TokenExpired,
+    /// The user was disconnected everywhere (`ChatService::disconnect_user`).
+    Disconnected,
 }
 
 impl CloseWhy {
@@ -83,6 +87,8 @@ impl CloseWhy {
             CloseWhy::ServerShutdown => "server_shutdown",
             CloseWhy::SlowConsumer => "slow_consumer",
             CloseWhy::Resync => "resync",
+            CloseWhy::TokenExpired => "token_expired",
+            CloseWhy::Disconnected => "disconnected",
         }
     }
 
@@ -94,6 +100,9 @@ impl CloseWhy {
             CloseWhy::ServerShutdown => (CloseCode::Restart, "reconnect"),
             CloseWhy::SlowConsumer => (CloseCode::Again, "slow_consumer"),
             CloseWhy::Resync => (CloseCode::Restart, "resync"),
+            // An application code: the client must come back with a fresh token.
+            CloseWhy::TokenExpired => (CloseCode::Other(4001), "token_expired"),
+            CloseWhy::Disconnected => (CloseCode::Other(4003), "disconnected"),
         };
         CloseReason { code, description: Some(description.into()) }
     }
@@ -180,22 +189,33 @@ pub(crate) struct SocketCore {
     pub connected_at: Instant,
     /// When the client last sent anything (for status reports).
     pub last_activity: DateTime<Utc>,
+    /// When the socket's token expires (and its `exp`); a refresh (native) moves it.
+    token_expires: tokio::time::Instant,
+    token_exp: u64,
+}
+
+/// The monotonic instant of a Unix time in seconds (now, if it is already past).
+fn instant_of(unix_secs: u64) -> tokio::time::Instant {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(unix_secs);
+    let left = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    tokio::time::Instant::now() + left
 }
 
 pub(crate) async fn run<D: Dialect>(
     state: Arc<AppState>,
-    actor: Actor,
-    sub: Subscription,
-    conversations: Vec<ConversationId>,
+    opened: Opened,
     session: Session,
     stream: AggregatedMessageStream,
     mut dialect: D,
 ) {
+    let Opened { actor, token_expires_at, sub, conversations } = opened;
     let mut core = SocketCore {
         state,
         actor,
         sub,
         session,
+        token_expires: instant_of(token_expires_at),
+        token_exp: token_expires_at,
         seen: SeenSeqs::default(),
         left: HashSet::new(),
         last_heard: Instant::now(),
@@ -240,8 +260,14 @@ impl SocketCore {
         let slow = self.sub.slow.clone();
         let mut shutdown = self.state.shutdown.subscribe();
         let lifetime = Some(self.state.settings.connection_timeout_secs).filter(|s| *s > 0).map(Duration::from_secs);
+        let expiry = tokio::time::sleep_until(self.token_expires);
+        tokio::pin!(expiry);
         loop {
+            if expiry.deadline() != self.token_expires {
+                expiry.as_mut().reset(self.token_expires);
+            }
             tokio::select! {
+                _ = &mut expiry => return Close::Server(CloseWhy::TokenExpired),
                 msg = stream.recv() => {
                     self.last_heard = Instant::now();
                     self.last_activity = Utc::now();
@@ -299,6 +325,23 @@ impl SocketCore {
         }
     }
 
+    /// When this socket's token expires, in Unix seconds.
+    pub fn token_expires_at(&self) -> u64 {
+        self.token_exp
+    }
+
+    /// Takes a fresh token for this socket (native `refresh`): it must name the same user, and the
+    /// socket then lives until the new token's `exp`.
+    pub fn refresh_token(&mut self, token: &str) -> Result<u64, CoreError> {
+        let verified = self.state.verifier.verify(token).map_err(|e| CoreError::invalid("token", e.to_string()))?;
+        if verified.id != *self.actor.id() {
+            return Err(CoreError::Forbidden("a refreshed token must name the same user"));
+        }
+        self.token_expires = instant_of(verified.expires_at);
+        self.token_exp = verified.expires_at;
+        Ok(verified.expires_at)
+    }
+
     /// Sends a message as this socket's user. The reply the dialect writes carries the message,
     /// so its live copy on this same socket is dropped: each socket shows a message once.
     pub async fn send_message(
@@ -323,6 +366,11 @@ impl SocketCore {
             }
             Outbound::Event(event) => event,
         };
+        if let Event::UserDisconnected { user_id } = event.as_ref()
+            && user_id == self.actor.id()
+        {
+            return Some(Close::Server(CloseWhy::Disconnected));
+        }
         if !self.follow(&event).await {
             return None;
         }

@@ -24,6 +24,7 @@ impl Dialect for Native {
             ClientFrame::Delivered { .. } => "delivered",
             ClientFrame::Resume { .. } => "resume",
             ClientFrame::Ping { .. } => "ping",
+            ClientFrame::Refresh { .. } => "refresh",
         };
         (frame.reference().map(str::to_owned), ty)
     }
@@ -55,6 +56,9 @@ impl Dialect for Native {
             }
             ClientFrame::Resume { reference, cursors } => resume(core, reference, cursors).await?,
             ClientFrame::Ping { reference } => SessionFrame::Pong { reference },
+            ClientFrame::Refresh { reference, token } => {
+                SessionFrame::Refreshed { reference, token_expires_at: core.refresh_token(&token)? }
+            }
         };
         Ok(Some(native::encode(&reply)))
     }
@@ -73,6 +77,7 @@ impl Dialect for Native {
             user: core.actor.user.clone(),
             node: core.state.node_id.clone(),
             heartbeat_interval: core.state.settings.heartbeat_interval_secs,
+            token_expires_at: core.token_expires_at(),
         }))
     }
 
