@@ -5,6 +5,7 @@
 //! - [`event`]: what happens, published once per write and encoded by each socket's dialect.
 //! - [`ports`]: the seams (`Store`, `Bus`, `Presence`) the service runs on.
 //! - [`service`]: the business rules — authorization, validation, idempotency — written once.
+pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -68,6 +68,9 @@ pub struct Settings {
     pub workers: usize,
     /// Events a socket may have queued before it is closed as too slow.
     pub socket_queue: usize,
+    /// How long a socket holds a message that arrived ahead of its predecessor before it reads
+    /// the missing ones from Postgres (`CHATWIRE_ORDER_HOLD_MS`).
+    pub order_hold: Duration,
     pub presence_ttl: Duration,
     pub typing_ttl: Duration,
     /// Seconds a graceful shutdown waits for requests and sockets to finish.
@@ -98,6 +101,7 @@ impl Settings {
             db_pool_size: 16,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
+            order_hold: Duration::from_millis(200),
             presence_ttl: Duration::from_secs(30),
             typing_ttl: Duration::from_secs(5),
             shutdown_timeout_secs: 10,
@@ -159,6 +163,7 @@ impl Settings {
         s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
+        s.order_hold = Duration::from_millis(num("CHATWIRE_ORDER_HOLD_MS", s.order_hold.as_millis() as u64)?);
         s.presence_ttl = Duration::from_secs(num("CHATWIRE_PRESENCE_TTL_SECS", s.presence_ttl.as_secs())?.max(1));
         s.typing_ttl = Duration::from_secs(num("CHATWIRE_TYPING_TTL_SECS", s.typing_ttl.as_secs())?.max(1));
         s.shutdown_timeout_secs = num("CHATWIRE_SHUTDOWN_TIMEOUT_SECS", s.shutdown_timeout_secs)?;

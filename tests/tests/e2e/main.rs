@@ -2,6 +2,7 @@
 //! chatwire end to end: every test starts real nodes on its own database and Redis prefix.
 mod auth;
 mod bad_input;
+mod delivery;
 mod dialects;
 mod embedded_pg;
 mod logs;

@@ -202,6 +202,11 @@ impl ChatService {
 
     /// What the actor missed: for each cursor, messages after its seq (bounded per conversation),
     /// and for every other visible conversation its `last_seq` so the client knows to fetch it.
+    /// Each conversation the actor can see with its newest seq: where a socket starts owing.
+    pub async fn last_seqs(&self, actor: &Actor) -> CoreResult<Vec<(ConversationId, i64)>> {
+        self.store.last_seqs_of(actor.id()).await
+    }
+
     pub async fn sync(
         &self,
         actor: &Actor,

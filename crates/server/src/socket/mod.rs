@@ -42,6 +42,10 @@ pub(crate) struct Opened {
     pub token_expires_at: u64,
     pub sub: Subscription,
     pub conversations: Vec<ConversationId>,
+    /// Each followed conversation's newest seq once the socket was subscribed: what is owed
+    /// live starts above it.
+    pub floors: Vec<(ConversationId, i64)>,
+    pub room: Option<ConversationId>,
 }
 
 /// Authenticates a socket request and subscribes it to everything its user can see.
@@ -70,7 +74,11 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     };
     let channels: Vec<Channel> = conversations.iter().copied().map(Channel::Conversation).collect();
     sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
-    Ok(Opened { actor, token_expires_at, sub, conversations })
+    let mut floors = state.service.last_seqs(&actor).await?;
+    if let Some(room) = room {
+        floors.retain(|(c, _)| *c == room.id);
+    }
+    Ok(Opened { actor, token_expires_at, sub, conversations, floors, room: room.map(|r| r.id) })
 }
 
 /// How long one write to a client may take before the client counts as gone.

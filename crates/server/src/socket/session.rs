@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use chatwire_bus::{Outbound, Subscription};
-use chatwire_core::model::{ConversationKind, MemberState, NewMessage, Sent};
+use chatwire_core::delivery::{DeliveryOrder, Gap};
+use chatwire_core::model::{ConversationKind, MemberState, MessagePage, NewMessage, Sent};
 use chatwire_core::seen::SeenSeqs;
 use chatwire_core::service::{Actor, Requests};
 use chatwire_core::{Channel, ConversationId, CoreError, Event};
@@ -183,6 +184,13 @@ pub(crate) struct SocketCore {
     session: Session,
     /// Seqs already sent, so a resume replay and live delivery that overlap send each once.
     pub seen: SeenSeqs,
+    /// What this socket owes per conversation, so live messages go out in seq order and a gap
+    /// (a publish lost or late) is filled from the store.
+    pub order: DeliveryOrder<Arc<Event>>,
+    /// The one conversation a per-room socket follows.
+    room: Option<ConversationId>,
+    /// Set when something below the loop (a gap fill inside a send) must end the socket.
+    pending_close: Option<Close>,
     /// Conversations the user left while this socket was open: their queued events are dropped.
     left: HashSet<ConversationId>,
     last_heard: Instant,
@@ -208,8 +216,13 @@ pub(crate) async fn run<D: Dialect>(
     stream: AggregatedMessageStream,
     mut dialect: D,
 ) {
-    let Opened { actor, token_expires_at, sub, conversations } = opened;
+    let Opened { actor, token_expires_at, sub, conversations, floors, room } = opened;
+    let mut order = DeliveryOrder::new(state.settings.order_hold);
+    order.follow_all(floors);
     let mut core = SocketCore {
+        order,
+        room,
+        pending_close: None,
         state,
         actor,
         sub,
@@ -266,8 +279,19 @@ impl SocketCore {
             if expiry.deadline() != self.token_expires {
                 expiry.as_mut().reset(self.token_expires);
             }
+            if let Some(close) = self.pending_close.take() {
+                return close;
+            }
+            let due = self.order.next_due();
             tokio::select! {
                 _ = &mut expiry => return Close::Server(CloseWhy::TokenExpired),
+                _ = tokio::time::sleep_until(due.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std)),
+                    if due.is_some() =>
+                {
+                    for gap in self.order.due(Instant::now()) {
+                        if let Err(close) = Box::pin(self.fill(dialect, gap)).await { return close; }
+                    }
+                }
                 msg = stream.recv() => {
                     self.last_heard = Instant::now();
                     self.last_activity = Utc::now();
@@ -343,16 +367,83 @@ impl SocketCore {
     }
 
     /// Sends a message as this socket's user. The reply the dialect writes carries the message,
-    /// so its live copy on this same socket is dropped: each socket shows a message once.
-    pub async fn send_message(
+    /// so its live copy on this same socket is dropped: each socket shows a message once. Messages
+    /// before it that this socket still owes (another sender's, in flight) are written first, so
+    /// the reply never overtakes them.
+    pub async fn send_message<D: Dialect>(
         &mut self,
+        dialect: &mut D,
         conversation: ConversationId,
         message: NewMessage,
         requests: Requests,
     ) -> Result<Sent, CoreError> {
         let sent = self.state.service.send(&self.actor, conversation, message, requests).await?;
-        self.seen.first_time(sent.message.conversation_id, sent.message.seq);
+        let (conversation, seq) = (sent.message.conversation_id, sent.message.seq);
+        if let Err(gap) = self.order.own(conversation, seq) {
+            if let Err(close) = Box::pin(self.fill(dialect, gap)).await {
+                self.pending_close = Some(close);
+            }
+            let _ = self.order.own(conversation, seq);
+        }
+        self.seen.first_time(conversation, seq);
         Ok(sent)
+    }
+
+    /// Writes the messages of a gap, read from the store, then the held ones they unblocked. A
+    /// conversation the user is no longer in (a leave lost on the way) is dropped; a store that
+    /// cannot answer closes the socket for a reconnect, so the gap is never silent.
+    async fn fill<D: Dialect>(&mut self, dialect: &mut D, gap: Gap) -> Result<(), Close> {
+        let mut after = gap.after;
+        let mut fetched = Vec::new();
+        while after + 1 < gap.before {
+            let page = MessagePage { before: None, after: Some(after), limit: gap.before - after - 1 };
+            match self.state.service.messages(&self.actor, gap.conversation, page).await {
+                Ok(messages) => {
+                    let Some(last) = messages.last().map(|m| m.seq) else { break };
+                    after = last;
+                    fetched.extend(
+                        messages
+                            .into_iter()
+                            .filter(|m| m.seq < gap.before)
+                            .map(|m| (m.seq, Arc::new(Event::MessageCreated { message: m }))),
+                    );
+                }
+                Err(CoreError::NotFound(_)) => {
+                    self.forget(gap.conversation);
+                    return Ok(());
+                }
+                Err(err) => {
+                    tracing::warn!(%err, conversation = %gap.conversation, "could not fill a gap; closing for a reconnect");
+                    return Err(Close::Server(CloseWhy::Resync));
+                }
+            }
+        }
+        for event in self.order.filled(gap.conversation, fetched) {
+            if !self.write_message(dialect, &event).await {
+                return Err(Close::ClientGone);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one message event unless this socket already sent it.
+    async fn write_message<D: Dialect>(&mut self, dialect: &mut D, event: &Event) -> bool {
+        if let Event::MessageCreated { message } = event
+            && !self.seen.first_time(message.conversation_id, message.seq)
+        {
+            return true;
+        }
+        match dialect.encode_event(self, event).await {
+            Some(frame) => self.send(frame).await,
+            None => true,
+        }
+    }
+
+    /// Stops following a conversation: its queued and future events are dropped.
+    fn forget(&mut self, conversation: ConversationId) {
+        self.left.insert(conversation);
+        self.sub.leave(Channel::Conversation(conversation));
+        self.order.unfollow(conversation);
     }
 
     /// Writes what an event means to this socket; `Some` when the socket must end.
@@ -374,9 +465,13 @@ impl SocketCore {
         if !self.follow(&event).await {
             return None;
         }
-        if let Event::MessageCreated { message } = event.as_ref()
-            && !self.seen.first_time(message.conversation_id, message.seq)
-        {
+        if let Event::MessageCreated { message } = event.as_ref() {
+            let ready = self.order.live(message.conversation_id, message.seq, event.clone(), Instant::now());
+            for event in ready {
+                if !self.write_message(dialect, &event).await {
+                    return Some(Close::ClientGone);
+                }
+            }
             return None;
         }
         let frame = dialect.encode_event(self, &event).await?;
@@ -389,7 +484,14 @@ impl SocketCore {
         let me = self.actor.id().clone();
         let left = match event {
             Event::ConversationJoined { user_id, conversation, .. } if *user_id == me => {
+                if self.room.is_some_and(|room| room != conversation.id) {
+                    // A per-room socket follows its room only.
+                    return true;
+                }
                 self.left.remove(&conversation.id);
+                // Messages posted after this notice was written are owed; a gap before the join
+                // completes is filled when the next one arrives.
+                self.order.follow(conversation.id, conversation.last_seq);
                 if let Err(err) = self.sub.join(&[Channel::Conversation(conversation.id)]).await {
                     tracing::warn!(%err, "could not follow a new conversation; the client will see it on resync");
                 }
@@ -405,8 +507,7 @@ impl SocketCore {
         };
         if let Some(id) = left {
             // The notice of leaving is delivered; nothing after it.
-            self.left.insert(id);
-            self.sub.leave(Channel::Conversation(id));
+            self.forget(id);
             return true;
         }
         !event.conversation_id().is_some_and(|id| self.left.contains(&id))

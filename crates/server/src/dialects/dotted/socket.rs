@@ -32,7 +32,7 @@ impl Dialect for Dotted {
             ClientFrame::Message { conversation_id, content } => {
                 // The document's "echo": the sender gets the broadcast frame once, now.
                 let msg = NewMessage { content, ..NewMessage::default() };
-                let sent = core.send_message(conversation_id, msg, Requests::ReplyAccepts).await?;
+                let sent = core.send_message(self, conversation_id, msg, Requests::ReplyAccepts).await?;
                 ServerFrame::Message { message: MessageOut::from(&sent.message) }
             }
             ClientFrame::Typing { receiver_id, is_typing } => {

@@ -39,7 +39,7 @@ impl Dialect for Native {
         let reply = match frame {
             ClientFrame::Send { reference, conversation_id, content, client_key, attachment } => {
                 let msg = NewMessage { content, attachment, client_key: client_key.clone() };
-                let sent = core.send_message(conversation_id, msg, Requests::MustAccept).await?;
+                let sent = core.send_message(self, conversation_id, msg, Requests::MustAccept).await?;
                 SessionFrame::Ack { reference, client_key, message: sent.message, duplicate: !sent.created }
             }
             ClientFrame::Typing { reference, conversation_id, is_typing } => {
@@ -102,6 +102,7 @@ async fn resume(
     let page = svc.limits().max_page;
     for cursor in &cursors {
         core.seen.client_has(cursor.conversation_id, cursor.seq);
+        core.order.client_has(cursor.conversation_id, cursor.seq);
     }
     let batches = svc.sync(&core.actor, &cursors, page).await?;
     let mut conversations = Vec::with_capacity(batches.len());
@@ -113,11 +114,20 @@ async fn resume(
             let mut last = None;
             for message in messages {
                 last = Some(message.seq);
-                if !core.seen.first_time(id, message.seq) {
-                    continue;
-                }
-                if !core.send(native::encode_event(&Event::MessageCreated { message })).await {
+                let seq = message.seq;
+                if core.seen.first_time(id, seq)
+                    && !core.send(native::encode_event(&Event::MessageCreated { message })).await
+                {
                     return Err(CoreError::Unavailable("client went away".into()));
+                }
+                // Live messages held behind this one go out now, in order.
+                for held in core.order.passed(id, seq) {
+                    if let Event::MessageCreated { message } = held.as_ref()
+                        && core.seen.first_time(id, message.seq)
+                        && !core.send(native::encode_event(&held)).await
+                    {
+                        return Err(CoreError::Unavailable("client went away".into()));
+                    }
                 }
             }
             let Some(after) = last.filter(|_| more) else { break };

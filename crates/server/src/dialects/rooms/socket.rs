@@ -99,7 +99,7 @@ impl Rooms {
         temp_id: Option<String>,
     ) -> Result<ServerFrame, CoreError> {
         let msg = NewMessage { content, client_key: temp_id.clone(), ..NewMessage::default() };
-        let sent = core.send_message(self.room, msg, Requests::ReplyAccepts).await?;
+        let sent = core.send_message(self, self.room, msg, Requests::ReplyAccepts).await?;
         self.track(sent.message.seq, sent.message.id.0, Status::Sent);
         Ok(ServerFrame::Message {
             delivery_id: delivery_id(&sent.message),

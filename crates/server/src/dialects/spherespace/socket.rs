@@ -41,7 +41,7 @@ impl Dialect for Spherespace {
                 }
                 let conversation = conversation(core, conversation_id).await?;
                 let msg = NewMessage { content, ..NewMessage::default() };
-                let sent = core.send_message(conversation, msg, Requests::MustAccept).await?;
+                let sent = core.send_message(self, conversation, msg, Requests::MustAccept).await?;
                 ServerFrame::message_sent(&sent.message)
             }
             ClientFrame::Typing { conversation_id, is_typing } => {

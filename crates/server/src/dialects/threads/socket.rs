@@ -48,7 +48,7 @@ impl Dialect for Threads {
         let conversation = view.conversation.id;
         self.peers.insert(conversation, Some(receiver_id.clone()));
         let msg = NewMessage { content: message_body, ..NewMessage::default() };
-        let sent = core.send_message(conversation, msg, Requests::ReplyAccepts).await?;
+        let sent = core.send_message(self, conversation, msg, Requests::ReplyAccepts).await?;
         Ok(Some(threads::encode(&ServerFrame::Conf {
             sender_id: core.actor.id().clone(),
             receiver_id,
