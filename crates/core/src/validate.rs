@@ -13,6 +13,8 @@ pub struct Limits {
     pub max_page: i64,
     /// The most messages an API that returns "the whole history" in one answer gets: the newest.
     pub max_history: i64,
+    /// The most cursors one resume or sync may carry.
+    pub max_cursors: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +26,7 @@ impl Default for Limits {
             max_group_members: 1000,
             max_page: 200,
             max_history: 1000,
+            max_cursors: 10_000,
         }
     }
 }

@@ -54,7 +54,8 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }
-        let pool = chatwire_store::connect_pool(&database_url, settings.db_pool_size)?;
+        let timeouts = chatwire_store::DbTimeouts { statement: settings.db_timeout, ..Default::default() };
+        let pool = chatwire_store::connect_pool_with(&database_url, settings.db_pool_size, timeouts)?;
         let store: Arc<dyn Store> = Arc::new(PgStore::new(pool));
         let node_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let presence_settings = PresenceSettings { online_ttl: settings.presence_ttl, typing_ttl: settings.typing_ttl };

@@ -65,6 +65,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub db_pool_size: usize,
+    /// `CHATWIRE_DB_TIMEOUT_MS`: the longest one statement or lock wait may take, and how long a
+    /// query may go unanswered before its connection is dropped.
+    pub db_timeout: Duration,
     pub workers: usize,
     /// Events a socket may have queued before it is closed as too slow.
     pub socket_queue: usize,
@@ -99,6 +102,7 @@ impl Settings {
             data_dir: PathBuf::from(".chatwire"),
             limits,
             db_pool_size: 16,
+            db_timeout: Duration::from_secs(5),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
             order_hold: Duration::from_millis(200),
@@ -160,7 +164,10 @@ impl Settings {
         }
         s.limits.max_message_chars = num("CHATWIRE_MESSAGE_SIZE_LIMIT", s.limits.max_message_chars)?;
         s.limits.max_history = num("CHATWIRE_HISTORY_LIMIT", s.limits.max_history)?.max(1);
+        s.limits.max_group_members = num("CHATWIRE_MAX_GROUP_MEMBERS", s.limits.max_group_members)?.max(2);
+        s.limits.max_cursors = num("CHATWIRE_MAX_RESUME_CURSORS", s.limits.max_cursors)?.max(1);
         s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
+        s.db_timeout = Duration::from_millis(num("CHATWIRE_DB_TIMEOUT_MS", s.db_timeout.as_millis() as u64)?.max(100));
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
         s.order_hold = Duration::from_millis(num("CHATWIRE_ORDER_HOLD_MS", s.order_hold.as_millis() as u64)?);

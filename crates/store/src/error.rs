@@ -17,14 +17,22 @@ pub enum StoreError {
     Migration(String),
 }
 
+/// Messages of errors that say "the database is not answering in time", not "the request is bad":
+/// a server shutting down, a statement or lock wait over its timeout, a connection gone.
+fn is_outage(message: &str) -> bool {
+    ["terminating connection", "statement timeout", "lock timeout", "connection closed", "timed out"]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
 impl From<StoreError> for CoreError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Query(diesel::result::Error::NotFound) => CoreError::NotFound("record"),
             StoreError::Pool(msg) => CoreError::Unavailable(msg),
             StoreError::KeyReused => CoreError::Conflict(StoreError::KeyReused.to_string()),
-            StoreError::Query(diesel::result::Error::DatabaseError(_, info))
-                if info.message().contains("terminating connection") =>
+            StoreError::Query(diesel::result::Error::DatabaseError(kind, info))
+                if kind == diesel::result::DatabaseErrorKind::ClosedConnection || is_outage(info.message()) =>
             {
                 CoreError::Unavailable(info.message().to_owned())
             }

@@ -13,5 +13,5 @@ mod store_impl;
 
 pub use error::StoreError;
 pub use migrate::run_migrations;
-pub use pool::{PgPool, connect_pool};
+pub use pool::{DbTimeouts, PgPool, connect_pool, connect_pool_with};
 pub use store_impl::PgStore;

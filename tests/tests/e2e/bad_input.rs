@@ -111,3 +111,40 @@ async fn rest_errors_are_json_with_stable_codes() {
     let (_, page) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}/messages")).await;
     assert_eq!(page.as_array().expect("list").len(), 0);
 }
+
+/// Limits are settings and their refusals are clear: group size, resume cursors, absurd pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_clearly() {
+    let cluster = TestCluster::start_with(1, None, |s| {
+        s.limits.max_group_members = 3;
+        s.limits.max_cursors = 2;
+    })
+    .await;
+    let (alice, bob, dm) = cluster.alice_and_bob().await;
+    let (carol, dave) = (cluster.user("carol").await, cluster.user("dave").await);
+    let (status, group) =
+        cluster.post(0, &alice, "/api/v1/conversations/groups", json!({"title": "g", "member_ids": [bob.id]})).await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["conversation"]["id"].as_i64().expect("id");
+    let path = format!("/api/v1/conversations/{gid}/members");
+    let (status, body) = cluster.post(0, &alice, &path, json!({"user_ids": [carol.id, dave.id]})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid")), "{body}");
+    assert!(body["message"].as_str().expect("message").contains("at most 3"));
+    let (status, _) = cluster.post(0, &alice, &path, json!({"user_ids": [carol.id, bob.id]})).await;
+    assert!(status < 300, "re-adding a member does not count against the limit");
+
+    let cursors: Vec<_> = (0..3).map(|i| json!({"conversation_id": dm + i, "seq": 0})).collect();
+    let mut ws = cluster.socket(0, &alice).await;
+    ws.send(json!({"type": "resume", "ref": "r", "cursors": cursors})).await;
+    let e = ws.expect_type("error").await;
+    assert_eq!((e["code"].as_str(), e["ref"].as_str()), (Some("invalid"), Some("r")));
+    let (status, _) = cluster.post(0, &alice, "/api/v1/sync", json!({"cursors": cursors})).await;
+    assert_eq!(status, 400);
+
+    for page in ["9223372036854775807", "-1", "0", "x"] {
+        let (status, body) = cluster.get(0, &alice, &format!("/messages/api/chats/{gid}/messages/?page={page}")).await;
+        assert_eq!((status, body["detail"].as_str()), (404, Some("Invalid page.")), "page={page}");
+    }
+    let (status, _) = cluster.get(0, &alice, "/api/v1.0/chat/rooms/?page=9223372036854775807").await;
+    assert_eq!(status, 404);
+}

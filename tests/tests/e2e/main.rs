@@ -11,6 +11,7 @@ mod migration;
 mod multi_node;
 mod native_api;
 mod openapi;
+mod postgres_stall;
 mod redis_restart;
 mod resume;
 mod store;

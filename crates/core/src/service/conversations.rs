@@ -106,6 +106,14 @@ impl ChatService {
         let mut ids = users.to_vec();
         ids.sort();
         ids.dedup();
+        let members = self.store.member_ids(id).await?;
+        ids.retain(|u| !members.contains(u));
+        if members.len() + ids.len() > self.limits.max_group_members {
+            return Err(CoreError::invalid(
+                "user_ids",
+                format!("a group has at most {} members", self.limits.max_group_members),
+            ));
+        }
         let known = self.store.get_users(&ids).await?;
         if known.len() != ids.len() {
             return Err(CoreError::invalid("user_ids", "unknown user"));

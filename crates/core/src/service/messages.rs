@@ -200,19 +200,24 @@ impl ChatService {
         Ok((change, reactions, message))
     }
 
-    /// What the actor missed: for each cursor, messages after its seq (bounded per conversation),
-    /// and for every other visible conversation its `last_seq` so the client knows to fetch it.
     /// Each conversation the actor can see with its newest seq: where a socket starts owing.
     pub async fn last_seqs(&self, actor: &Actor) -> CoreResult<Vec<(ConversationId, i64)>> {
         self.store.last_seqs_of(actor.id()).await
     }
 
+    /// What the actor missed: for each cursor, messages after its seq (bounded per conversation),
+    /// and for every other visible conversation its `last_seq` so the client knows to fetch it.
+    /// At most `Limits::max_cursors` cursors; cursors of conversations the actor cannot see are
+    /// ignored.
     pub async fn sync(
         &self,
         actor: &Actor,
         cursors: &[SyncCursor],
         per_conversation: i64,
     ) -> CoreResult<Vec<SyncBatch>> {
+        if cursors.len() > self.limits.max_cursors {
+            return Err(CoreError::invalid("cursors", format!("at most {} cursors", self.limits.max_cursors)));
+        }
         let limit = per_conversation.clamp(1, self.limits.max_page);
         // Reconnect storms (a node died) make this hot: one light query, then only what was missed.
         let seen: HashMap<ConversationId, i64> = cursors.iter().map(|c| (c.conversation_id, c.seq)).collect();

@@ -68,7 +68,7 @@ pub fn page<T: Serialize>(req: &HttpRequest, page: i64, per_page: i64, count: i6
 
 /// Page `page` of a list already in memory.
 pub fn slice<T>(items: &[T], page: i64, per_page: i64) -> Result<&[T], Refusal> {
-    let start = ((page - 1) * per_page) as usize;
+    let start = (page - 1).checked_mul(per_page).and_then(|s| usize::try_from(s).ok()).ok_or_else(invalid_page)?;
     if page > 1 && start >= items.len() {
         return Err(invalid_page());
     }
@@ -78,7 +78,7 @@ pub fn slice<T>(items: &[T], page: i64, per_page: i64) -> Result<&[T], Refusal> 
 /// Page `page` of the messages with seq in `(lower, upper]`, newest page first: since seqs are
 /// gapless this is an exact seq range, so no page costs an OFFSET scan. `None` when empty.
 pub fn seq_range(lower: i64, upper: i64, page: i64, per_page: i64) -> Result<Option<MessagePage>, Refusal> {
-    let top = upper - (page - 1) * per_page;
+    let top = (page - 1).checked_mul(per_page).map(|skip| upper.saturating_sub(skip)).ok_or_else(invalid_page)?;
     if page > 1 && top <= lower {
         return Err(invalid_page());
     }

@@ -202,6 +202,11 @@ pub(crate) struct SocketCore {
     token_exp: u64,
 }
 
+/// Whether a write finished in time and succeeded.
+fn written<E>(r: Result<Result<(), E>, tokio::time::error::Elapsed>) -> bool {
+    matches!(r, Ok(Ok(())))
+}
+
 /// The monotonic instant of a Unix time in seconds (now, if it is already past).
 fn instant_of(unix_secs: u64) -> tokio::time::Instant {
     let at = std::time::UNIX_EPOCH + Duration::from_secs(unix_secs);
@@ -256,7 +261,8 @@ pub(crate) async fn run<D: Dialect>(
             Some(why.close_reason())
         }
     };
-    let _ = core.session.close(reason).await;
+    // A client that stopped reading cannot hold the task (and its memory) with the close either.
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, core.session.close(reason)).await;
 }
 
 impl SocketCore {
@@ -307,7 +313,7 @@ impl SocketCore {
                             if !self.send(err).await { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if self.session.pong(&bytes).await.is_err() { return Close::ClientGone; }
+                            if !written(tokio::time::timeout(WRITE_TIMEOUT, self.session.pong(&bytes)).await) { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Pong(_))) => {}
                         Some(Ok(AggregatedMessage::Close(reason))) => return Close::Normal(reason),
@@ -331,7 +337,7 @@ impl SocketCore {
                     if lifetime.is_some_and(|max| self.connected_at.elapsed() > max) {
                         return Close::Server(CloseWhy::ConnectionTimeout);
                     }
-                    if self.session.ping(b"").await.is_err() { return Close::ClientGone; }
+                    if !written(tokio::time::timeout(WRITE_TIMEOUT, self.session.ping(b"")).await) { return Close::ClientGone; }
                     if let Some(frame) = dialect.heartbeat(self)
                         && !self.send(frame).await { return Close::ClientGone; }
                 }

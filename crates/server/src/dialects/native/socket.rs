@@ -100,11 +100,14 @@ async fn resume(
     let state = core.state.clone();
     let svc = &state.service;
     let page = svc.limits().max_page;
-    for cursor in &cursors {
+    let batches = svc.sync(&core.actor, &cursors, page).await?;
+    // Only cursors of conversations the user can see are remembered: a client cannot make the
+    // socket keep state for ids it made up.
+    let visible: std::collections::HashSet<_> = batches.iter().map(|b| b.conversation_id).collect();
+    for cursor in cursors.iter().filter(|c| visible.contains(&c.conversation_id)) {
         core.seen.client_has(cursor.conversation_id, cursor.seq);
         core.order.client_has(cursor.conversation_id, cursor.seq);
     }
-    let batches = svc.sync(&core.actor, &cursors, page).await?;
     let mut conversations = Vec::with_capacity(batches.len());
     for batch in batches {
         let id = batch.conversation_id;

@@ -1,0 +1,39 @@
+//! Postgres that stops answering in time: every call is bounded by CHATWIRE_DB_TIMEOUT_MS and
+//! refused as unavailable (503 on REST, an `unavailable` error frame on a socket), the socket
+//! lives on, and everything works again the moment Postgres does.
+use std::time::{Duration, Instant};
+
+use chatwire_test_support::{TestCluster, WsClient};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_stuck_behind_a_lock_is_bounded() {
+    let cluster = TestCluster::start_with(1, None, |s| s.db_timeout = Duration::from_millis(800)).await;
+    let (alice, _bob, conv) = cluster.alice_and_bob().await;
+    let mut dotted = WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await.expect("socket");
+
+    // Another session takes the members table and sits on it.
+    let mut blocker = AsyncPgConnection::establish(&cluster.db.url).await.expect("connect");
+    diesel::sql_query("BEGIN").execute(&mut blocker).await.expect("begin");
+    diesel::sql_query("LOCK TABLE members IN ACCESS EXCLUSIVE MODE").execute(&mut blocker).await.expect("lock");
+
+    let started = Instant::now();
+    let (status, body) = cluster.get(0, &alice, "/api/v1/conversations").await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}", started.elapsed());
+    let (status, _) =
+        cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "stuck"})).await;
+    assert_eq!(status, 503, "a send that could not be stored is refused, never acknowledged");
+    dotted.send(json!({"type": "chat.get_conversations"})).await;
+    let e = dotted.expect_type("chat.error").await;
+    assert_eq!(e["code"], "unavailable", "{e}");
+
+    diesel::sql_query("COMMIT").execute(&mut blocker).await.expect("commit");
+    let (status, list) = cluster.get(0, &alice, "/api/v1/conversations").await;
+    assert_eq!(status, 200, "{list}");
+    dotted.send(json!({"type": "chat.get_conversations"})).await;
+    dotted.expect_type("chat.conversations").await;
+    let (_, history) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}/messages")).await;
+    assert_eq!(history, json!([]), "the refused send stored nothing");
+}
