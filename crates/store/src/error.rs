@@ -11,7 +11,7 @@ pub enum StoreError {
     Connect { target: String, detail: String },
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
-    #[error("this client key was already used for a message in another conversation")]
+    #[error("this idempotency key was already used for a different message")]
     KeyReused,
     #[error("migration failed: {0}")]
     Migration(String),

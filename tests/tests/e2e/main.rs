@@ -5,6 +5,7 @@ mod bad_input;
 mod delivery;
 mod dialects;
 mod embedded_pg;
+mod idempotency;
 mod logs;
 mod message_changes;
 mod migration;

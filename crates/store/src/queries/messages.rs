@@ -82,11 +82,17 @@ pub async fn insert(
                 return Err(StoreError::Corrupt("client key conflict without a key".into()));
             };
             let row: MessageRow = messages::table
+                .filter(messages::conversation_id.eq(conversation.0))
                 .filter(messages::sender_id.eq(sender.id.as_str()).and(messages::client_key.eq(key)))
                 .select(MessageRow::as_select())
                 .first(conn)
                 .await?;
-            if row.conversation_id != conversation.0 {
+            // A retry repeats its message; another message under the same key is a client bug
+            // that must not be answered as if it had been stored. (An original edited or deleted
+            // since cannot be compared, and is returned as it is.)
+            let untouched = row.edited_at.is_none() && row.deleted_at.is_none();
+            let same = row.content == msg.content && row.attachment_url.as_deref() == att.map(|a| a.url.as_str());
+            if untouched && !same {
                 return Err(StoreError::KeyReused);
             }
             Ok(Some(Sent { message: row.into_message(Some(sender.clone()))?, created: false }))

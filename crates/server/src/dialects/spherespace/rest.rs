@@ -44,6 +44,7 @@ fn refusal(err: CoreError) -> Refusal {
         CoreError::Invalid { field: "user_id", .. } => fail(StatusCode::BAD_REQUEST, "Cannot message yourself"),
         CoreError::Invalid { field: "content", .. } => fail(StatusCode::BAD_REQUEST, "Message cannot be empty"),
         CoreError::Forbidden(reason) => fail(StatusCode::FORBIDDEN, reason),
+        CoreError::Conflict(reason) => fail(StatusCode::CONFLICT, reason),
         CoreError::Invalid { .. } | CoreError::TooLong { .. } => fail(StatusCode::BAD_REQUEST, err.to_string()),
         // Outages and internal errors keep their status and logging.
         other => drf::core(other),
@@ -122,8 +123,10 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String
     let actor = drf::caller(&req, &state).await?;
     let id = conversation_id(&state, &id).await?;
     let Content { content } = body(&req, payload).await?;
-    let sent = core(state.service.send_message(&actor, id, NewMessage { content, ..NewMessage::default() }).await)?;
-    Ok(HttpResponse::Created().json(MessageOut::from(&sent.message)))
+    let msg = NewMessage { content, client_key: drf::idempotency_key(&req), ..NewMessage::default() };
+    let sent = core(state.service.send_message(&actor, id, msg).await)?;
+    let mut resp = if sent.created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(resp.json(MessageOut::from(&sent.message)))
 }
 
 #[derive(Deserialize)]

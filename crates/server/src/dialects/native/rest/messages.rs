@@ -53,9 +53,11 @@ pub async fn send(
     body: web::Json<SendBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let header_key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let msg =
-        NewMessage { content: body.content, attachment: body.attachment, client_key: body.client_key.or(header_key) };
+    let msg = NewMessage {
+        content: body.content,
+        attachment: body.attachment,
+        client_key: body.client_key.or_else(|| crate::drf::idempotency_key(&req)),
+    };
     let sent = state.service.send_message(&actor, *id, msg).await?;
     let mut resp = if sent.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(resp.json(sent.message))
