@@ -5,6 +5,11 @@
 //! keep-alive ping fails), it reconnects with backoff and asks the hub to re-subscribe every
 //! channel it holds; the hub then tells its sockets to resync, since pub/sub dropped whatever
 //! was published meanwhile.
+//!
+//! A publish that fails is not dropped: it waits in a bounded queue, in order, and a task
+//! publishes it when Redis answers again (sockets put messages back in seq order and drop what
+//! they already have, so a late publish is never a duplicate or an inversion on a client).
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -25,7 +30,14 @@ pub struct RedisBroker {
     /// The live subscriber sink; `None` while reconnecting.
     sink: Arc<Mutex<Option<PubSubSink>>>,
     hub: OnceLock<Weak<HubInner>>,
+    /// Publishes that failed, oldest first, as (channel, payload); at most `RETRY_CAPACITY`.
+    retry: Mutex<VecDeque<(String, Vec<u8>)>>,
+    retry_wake: tokio::sync::Notify,
 }
+
+/// Failed publishes kept for a retry. Beyond it the oldest go: their messages reach clients by
+/// gap fill on the next message, or by the resync every socket gets when Redis comes back.
+const RETRY_CAPACITY: usize = 10_000;
 
 impl RedisBroker {
     /// Sets up the publish pool and the subscriber connection; fails only on a malformed URL.
@@ -38,7 +50,10 @@ impl RedisBroker {
             prefix: prefix.to_owned(),
             sink: Arc::new(Mutex::new(None)),
             hub: OnceLock::new(),
+            retry: Mutex::new(VecDeque::new()),
+            retry_wake: tokio::sync::Notify::new(),
         });
+        tokio::spawn(retry_loop(Arc::downgrade(&broker)));
         // A node starts while Redis is still coming up: it reports not ready and keeps trying.
         let first = match broker.open_subscriber().await {
             Ok(stream) => Some(stream),
@@ -73,6 +88,56 @@ impl RedisBroker {
     fn hub(&self) -> Option<Arc<HubInner>> {
         self.hub.get().and_then(Weak::upgrade)
     }
+
+    async fn publish_now(&self, channel: &str, payload: &[u8]) -> Result<(), BusError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    fn queue_retry(&self, channel: String, payload: Vec<u8>) {
+        let mut queue = crate::lock(&self.retry);
+        if queue.len() >= RETRY_CAPACITY {
+            queue.pop_front();
+            tracing::warn!("publish retry queue full; dropped the oldest (clients catch up by gap fill or resync)");
+        }
+        queue.push_back((channel, payload));
+        self.retry_wake.notify_one();
+    }
+
+    /// How many failed publishes wait for Redis.
+    pub fn pending_publishes(&self) -> usize {
+        crate::lock(&self.retry).len()
+    }
+}
+
+/// Publishes what failed, oldest first, as soon as Redis answers.
+async fn retry_loop(broker: Weak<RedisBroker>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(b) = broker.upgrade() else { return };
+        let next = crate::lock(&b.retry).front().cloned();
+        let Some((channel, payload)) = next else {
+            // Re-check now and then: the broker may have gone while nothing failed.
+            let _ = tokio::time::timeout(Duration::from_secs(5), b.retry_wake.notified()).await;
+            continue;
+        };
+        match b.publish_now(&channel, &payload).await {
+            Ok(()) => {
+                let mut queue = crate::lock(&b.retry);
+                if queue.front().is_some_and(|(c, p)| *c == channel && *p == payload) {
+                    queue.pop_front();
+                }
+                backoff = Duration::from_millis(100);
+            }
+            Err(err) => {
+                tracing::debug!(%err, "publish retry failed");
+                drop(b);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -94,8 +159,16 @@ impl Broker for RedisBroker {
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
         let payload = serde_json::to_vec(event)?;
         let channel = format!("{}{}", self.prefix, event.channel());
-        let mut conn = self.pool.get().await?;
-        let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut *conn).await?;
+        // While earlier publishes wait for Redis, this one waits behind them (in order, and
+        // without making its sender wait for a Redis that is known to be down).
+        if self.pending_publishes() > 0 {
+            self.queue_retry(channel, payload);
+            return Ok(());
+        }
+        if let Err(err) = self.publish_now(&channel, &payload).await {
+            tracing::warn!(%err, %channel, "publish failed; queued for retry");
+            self.queue_retry(channel, payload);
+        }
         Ok(())
     }
 

@@ -124,3 +124,43 @@ async fn a_message_committed_but_never_published_is_filled_in_on_every_socket() 
         assert!(extra.iter().all(|f| f["type"] != ty && f["action"] != ty), "{path}: sent twice: {extra:?}");
     }
 }
+
+/// A node stored a message and died before publishing it; its client, with no answer, retries
+/// on another node with the same idempotency key: the original is returned and, now, published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_delivers_what_a_dead_node_stored_but_never_published() {
+    let cluster = TestCluster::start(2).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let mut bob_ws = cluster.socket(1, &bob).await;
+    let store = chatwire_store::PgStore::new(chatwire_store::connect_pool(&cluster.db.url, 2).expect("pool"));
+    let sender = store.get_user(&UserId::from_int(alice.id)).await.expect("user").expect("alice");
+    let msg = NewMessage { content: "orphan".into(), client_key: Some("k-1".into()), ..NewMessage::default() };
+    store
+        .insert_message(ConversationId(conv), Some(&sender), MessageKind::Text, &msg)
+        .await
+        .expect("insert")
+        .expect("member");
+
+    let (status, again) = cluster
+        .post(
+            1,
+            &alice,
+            &format!("/api/v1/conversations/{conv}/messages"),
+            json!({"content": "orphan", "client_key": "k-1"}),
+        )
+        .await;
+    assert_eq!((status, again["seq"].as_i64()), (200, Some(1)), "{again}");
+    let got = bob_ws.expect_type("message_created").await;
+    assert_eq!((got["message"]["content"].as_str(), got["message"]["seq"].as_i64()), (Some("orphan"), Some(1)));
+    // A second retry publishes again; the socket already has it and writes nothing.
+    cluster
+        .post(
+            0,
+            &alice,
+            &format!("/api/v1/conversations/{conv}/messages"),
+            json!({"content": "orphan", "client_key": "k-1"}),
+        )
+        .await;
+    let extra = bob_ws.drain(Duration::from_millis(400)).await;
+    assert!(extra.iter().all(|f| f["type"] != "message_created"), "delivered twice: {extra:?}");
+}

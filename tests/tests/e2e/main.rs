@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod delivery;
 mod dialects;
+mod drills;
 mod embedded_pg;
 mod idempotency;
 mod logs;

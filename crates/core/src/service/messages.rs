@@ -39,7 +39,7 @@ pub struct SyncBatch {
 }
 
 impl ChatService {
-    /// Sends a message; a retry with the same client key returns the original and publishes nothing.
+    /// Sends a message; a retry with the same client key returns the original (and publishes it again).
     pub async fn send_message(&self, actor: &Actor, conversation: ConversationId, msg: NewMessage) -> CoreResult<Sent> {
         self.send(actor, conversation, msg, Requests::MustAccept).await
     }
@@ -76,9 +76,9 @@ impl ChatService {
             sent = self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await?;
         }
         let Some(sent) = sent else { return Err(CoreError::NotFound("conversation")) };
-        if sent.created {
-            self.publish(Event::MessageCreated { message: sent.message.clone() }).await;
-        }
+        // A retry publishes again: if the node that stored the original died before publishing
+        // it, this is how it reaches the other members (sockets drop a message they already have).
+        self.publish(Event::MessageCreated { message: sent.message.clone() }).await;
         Ok(sent)
     }
 
