@@ -16,6 +16,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("a backing service is unavailable: {0}")]
     Unavailable(String),
+    /// Over a per-user limit; the client may try again after `retry_after`.
+    #[error("too many requests: try again in {} ms", retry_after.as_millis())]
+    RateLimited { retry_after: std::time::Duration },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -34,6 +37,7 @@ impl CoreError {
             CoreError::TooLong { .. } => "too_long",
             CoreError::Conflict(_) => "conflict",
             CoreError::Unavailable(_) => "unavailable",
+            CoreError::RateLimited { .. } => "rate_limited",
             CoreError::Internal(_) => "internal",
         }
     }

@@ -11,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod model;
 pub mod ports;
+pub mod rate;
 pub mod seen;
 pub mod service;
 pub mod validate;

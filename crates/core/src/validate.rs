@@ -15,6 +15,9 @@ pub struct Limits {
     pub max_history: i64,
     /// The most cursors one resume or sync may carry.
     pub max_cursors: usize,
+    /// Sends per second one user may make on one node (sustained; 0: no limit), and the burst.
+    pub send_rate: u32,
+    pub send_burst: u32,
 }
 
 impl Default for Limits {
@@ -27,6 +30,8 @@ impl Default for Limits {
             max_page: 200,
             max_history: 1000,
             max_cursors: 10_000,
+            send_rate: 20,
+            send_burst: 100,
         }
     }
 }

@@ -80,6 +80,7 @@ impl Application {
             hub,
             verifier,
             known_users: Arc::new(KnownUsers::new(std::time::Duration::from_secs(60), 100_000)),
+            sockets: Arc::new(crate::socket::SocketCounts::default()),
             settings: Arc::new(settings.clone()),
             node_id,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
@@ -203,5 +204,6 @@ async fn sweep_presence(service: ChatService, every: std::time::Duration) {
         if let Err(err) = service.sweep_presence().await {
             tracing::debug!(%err, "presence sweep failed");
         }
+        service.prune_rate_limits();
     }
 }

@@ -71,6 +71,8 @@ pub struct Settings {
     pub workers: usize,
     /// Events a socket may have queued before it is closed as too slow.
     pub socket_queue: usize,
+    /// Sockets one user may have open on one node (`CHATWIRE_MAX_SOCKETS_PER_USER`).
+    pub max_sockets_per_user: usize,
     /// How long a socket holds a message that arrived ahead of its predecessor before it reads
     /// the missing ones from Postgres (`CHATWIRE_ORDER_HOLD_MS`).
     pub order_hold: Duration,
@@ -106,6 +108,7 @@ impl Settings {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
             order_hold: Duration::from_millis(200),
+            max_sockets_per_user: 32,
             presence_ttl: Duration::from_secs(30),
             typing_ttl: Duration::from_secs(5),
             shutdown_timeout_secs: 10,
@@ -166,10 +169,13 @@ impl Settings {
         s.limits.max_history = num("CHATWIRE_HISTORY_LIMIT", s.limits.max_history)?.max(1);
         s.limits.max_group_members = num("CHATWIRE_MAX_GROUP_MEMBERS", s.limits.max_group_members)?.max(2);
         s.limits.max_cursors = num("CHATWIRE_MAX_RESUME_CURSORS", s.limits.max_cursors)?.max(1);
+        s.limits.send_rate = num("CHATWIRE_SEND_RATE", s.limits.send_rate)?;
+        s.limits.send_burst = num("CHATWIRE_SEND_BURST", s.limits.send_burst)?;
         s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
         s.db_timeout = Duration::from_millis(num("CHATWIRE_DB_TIMEOUT_MS", s.db_timeout.as_millis() as u64)?.max(100));
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
+        s.max_sockets_per_user = num("CHATWIRE_MAX_SOCKETS_PER_USER", s.max_sockets_per_user)?.max(1);
         s.order_hold = Duration::from_millis(num("CHATWIRE_ORDER_HOLD_MS", s.order_hold.as_millis() as u64)?);
         s.presence_ttl = Duration::from_secs(num("CHATWIRE_PRESENCE_TTL_SECS", s.presence_ttl.as_secs())?.max(1));
         s.typing_ttl = Duration::from_secs(num("CHATWIRE_TYPING_TTL_SECS", s.typing_ttl.as_secs())?.max(1));

@@ -17,6 +17,9 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// Over a per-user or per-client limit that is not a rate (429).
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
 }
 
 /// The native error body.
@@ -36,7 +39,7 @@ impl ApiError {
         match self {
             ApiError::Core(e) => e.code(),
             ApiError::Auth(_) => "unauthorized",
-            ApiError::BadRequest { code, .. } => code,
+            ApiError::BadRequest { code, .. } | ApiError::TooMany { code, .. } => code,
         }
     }
 
@@ -59,10 +62,12 @@ impl ResponseError for ApiError {
                 CoreError::Invalid { .. } | CoreError::TooLong { .. } => StatusCode::BAD_REQUEST,
                 CoreError::Conflict(_) => StatusCode::CONFLICT,
                 CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                CoreError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -70,7 +75,11 @@ impl ResponseError for ApiError {
         if let ApiError::Core(CoreError::Internal(detail) | CoreError::Unavailable(detail)) = self {
             tracing::error!(%detail, "request failed");
         }
-        HttpResponse::build(self.status_code()).json(self.body())
+        let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::Core(CoreError::RateLimited { retry_after }) = self {
+            resp.insert_header(("Retry-After", crate::drf::retry_after_secs(*retry_after).to_string()));
+        }
+        resp.json(self.body())
     }
 }
 

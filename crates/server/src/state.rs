@@ -13,6 +13,8 @@ pub struct AppState {
     pub hub: Hub,
     pub verifier: Verifier,
     pub known_users: Arc<KnownUsers>,
+    /// Open sockets per user on this node (`CHATWIRE_MAX_SOCKETS_PER_USER`).
+    pub sockets: Arc<crate::socket::SocketCounts>,
     pub settings: Arc<Settings>,
     /// Names this node in presence records and logs.
     pub node_id: String,

@@ -129,6 +129,8 @@ impl TestCluster {
         s.shutdown_timeout_secs = 1;
         s.presence_ttl = Duration::from_secs(3);
         s.typing_ttl = Duration::from_secs(2);
+        // Drills send faster than a person types; the tests of the limit turn it back on.
+        s.limits.send_rate = 0;
         (self.tweak)(&mut s);
         s
     }

@@ -148,3 +148,63 @@ async fn limits_refuse_clearly() {
     let (status, _) = cluster.get(0, &alice, "/api/v1.0/chat/rooms/?page=9223372036854775807").await;
     assert_eq!(status, 404);
 }
+
+/// One user's flood is refused (429 with Retry-After, an error frame on a socket that stays
+/// open) and nobody else is slowed; sockets per user are capped per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_refused_for_its_sender_only() {
+    let cluster = TestCluster::start_with(1, None, |s| {
+        s.limits.send_rate = 2;
+        s.limits.send_burst = 5;
+        s.max_sockets_per_user = 2;
+    })
+    .await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let path = format!("/api/v1/conversations/{conv}/messages");
+    for i in 0..5 {
+        let (status, _) = cluster.post(0, &alice, &path, json!({"content": format!("burst {i}")})).await;
+        assert_eq!(status, 201, "within the burst");
+    }
+    let resp = cluster
+        .http
+        .post(format!("{}{path}", cluster.node(0).http()))
+        .bearer_auth(&alice.token)
+        .json(&json!({"content": "one too many"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().get("retry-after").is_some(), "Retry-After");
+    assert_eq!(resp.json::<serde_json::Value>().await.expect("json")["code"], "rate_limited");
+    let (status, body) =
+        cluster.post(0, &alice, &format!("/messages/api/chats/{conv}/messages/"), json!({"content": "x"})).await;
+    assert_eq!(status, 429);
+    assert!(body["detail"].as_str().is_some_and(|d| d.starts_with("Request was throttled.")), "{body}");
+    let mut ws = cluster.socket(0, &alice).await;
+    ws.send(json!({"type": "send", "ref": "s", "conversation_id": conv, "content": "x"})).await;
+    let e = ws.expect_type("error").await;
+    assert_eq!((e["code"].as_str(), e["ref"].as_str()), (Some("rate_limited"), Some("s")));
+    ws.send(json!({"type": "ping", "ref": "p"})).await;
+    assert_eq!(ws.expect_type("pong").await["ref"], "p", "the socket lives on");
+    let (status, _) = cluster.post(0, &bob, &path, json!({"content": "bob is not slowed"})).await;
+    assert_eq!(status, 201);
+
+    // A second socket is fine, a third is refused before the upgrade, and closing one frees it.
+    let second = cluster.socket(0, &alice).await;
+    match chatwire_test_support::WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
+        other => panic!("a third socket was not refused: {:?}", other.map(|_| "socket")),
+    }
+    second.close().await;
+    let mut freed = None;
+    for _ in 0..20 {
+        if let Ok(ws) =
+            chatwire_test_support::WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await
+        {
+            freed = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed.is_some(), "a closed socket gives its place back");
+}

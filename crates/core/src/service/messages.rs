@@ -64,6 +64,7 @@ impl ChatService {
         requests: Requests,
     ) -> CoreResult<Sent> {
         validate::new_message(&self.limits, &msg)?;
+        self.send_rate.check(actor.id()).map_err(|retry_after| CoreError::RateLimited { retry_after })?;
         let mut sent = self.store.insert_message(conversation, Some(&actor.user), MessageKind::Text, &msg).await?;
         if sent.is_none() {
             // Tell a pending member (unanswered request) apart from a stranger without leaking existence.

@@ -15,6 +15,7 @@ use crate::event::Event;
 use crate::ids::{ConversationId, UserId};
 use crate::model::{MemberState, User};
 use crate::ports::{Bus, Membership, Presence, Store};
+use crate::rate::SendRate;
 use crate::validate::Limits;
 
 pub use conversations::RequestAction;
@@ -38,11 +39,18 @@ pub struct ChatService {
     bus: Arc<dyn Bus>,
     presence: Arc<dyn Presence>,
     limits: Limits,
+    send_rate: Arc<SendRate>,
 }
 
 impl ChatService {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, presence: Arc<dyn Presence>, limits: Limits) -> Self {
-        ChatService { store, bus, presence, limits }
+        let send_rate = Arc::new(SendRate::new(limits.send_rate, limits.send_burst));
+        ChatService { store, bus, presence, limits, send_rate }
+    }
+
+    /// Drops rate-limit state of users who have been quiet; run now and then.
+    pub fn prune_rate_limits(&self) {
+        self.send_rate.prune();
     }
 
     pub fn limits(&self) -> &Limits {

@@ -20,6 +20,8 @@ use crate::state::AppState;
 pub struct Refusal {
     pub status: StatusCode,
     pub body: Value,
+    /// Seconds for a `Retry-After` header (a 429).
+    pub retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for Refusal {
@@ -33,12 +35,16 @@ impl ResponseError for Refusal {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(&self.body)
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        resp.json(&self.body)
     }
 }
 
 pub fn refuse(status: StatusCode, detail: impl Into<String>) -> Refusal {
-    Refusal { status, body: json!({ "detail": detail.into() }) }
+    Refusal { retry_after: None, status, body: json!({ "detail": detail.into() }) }
 }
 
 /// `{"detail": "..."}` with the status the error maps to, in DRF's and SimpleJWT's words where
@@ -48,9 +54,22 @@ pub fn detail(err: &ApiError) -> Refusal {
         ApiError::Auth(AuthError::Missing) => "Authentication credentials were not provided.".to_owned(),
         ApiError::Auth(_) => "Given token not valid for any token type".to_owned(),
         ApiError::Core(CoreError::NotFound(_)) => "Not found.".to_owned(),
+        ApiError::Core(CoreError::RateLimited { retry_after }) => {
+            // DRF's throttling words.
+            let secs = retry_after_secs(*retry_after);
+            return Refusal {
+                retry_after: Some(secs),
+                ..refuse(err.status_code(), format!("Request was throttled. Expected available in {secs} seconds."))
+            };
+        }
         other => other.body().message,
     };
     refuse(err.status_code(), text)
+}
+
+/// Whole seconds to wait, rounded up (never 0: "now" would be tried at once and refused again).
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 pub fn core(err: CoreError) -> Refusal {

@@ -7,12 +7,14 @@
 //! handshake completes.
 mod session;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatwire_bus::Subscription;
 use chatwire_core::service::Actor;
-use chatwire_core::{Channel, ConversationId};
+use chatwire_core::{Channel, ConversationId, UserId};
 
 use crate::auth;
 use crate::error::ApiError;
@@ -35,8 +37,44 @@ pub(crate) async fn upgrade<D: Dialect + 'static>(
     Ok(response)
 }
 
+/// Open sockets per user on this node.
+#[derive(Default)]
+pub struct SocketCounts(std::sync::Mutex<HashMap<UserId, usize>>);
+
+/// One open socket's place in [`SocketCounts`]; given back when the socket ends.
+pub(crate) struct SocketSlot {
+    counts: Arc<SocketCounts>,
+    user: UserId,
+}
+
+impl SocketCounts {
+    fn claim(self: &Arc<Self>, user: &UserId, max: usize) -> Option<SocketSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(user.clone()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot { counts: self.clone(), user: user.clone() })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
+}
+
 /// A socket that passed its handshake: who, until when, and what it follows.
 pub(crate) struct Opened {
+    /// Held for the socket's life: its place under the per-user cap.
+    pub slot: SocketSlot,
     pub actor: Actor,
     /// The token's `exp` (seconds since the Unix epoch): the socket is closed then.
     pub token_expires_at: u64,
@@ -59,6 +97,11 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     }
     let token = auth::socket_token(req);
     let (actor, token_expires_at) = auth::authenticate_until(state, token.as_deref()).await?;
+    let max = state.settings.max_sockets_per_user;
+    let slot = state.sockets.claim(actor.id(), max).ok_or_else(|| ApiError::TooMany {
+        code: "too_many_sockets",
+        message: format!("at most {max} open sockets per user on one node"),
+    })?;
     let sub = state.hub.register(state.settings.socket_queue);
     sub.join(&[Channel::User(actor.id().clone())]).await.map_err(chatwire_core::CoreError::from)?;
     let conversations = match room {
@@ -78,7 +121,7 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     if let Some(room) = room {
         floors.retain(|(c, _)| *c == room.id);
     }
-    Ok(Opened { actor, token_expires_at, sub, conversations, floors, room: room.map(|r| r.id) })
+    Ok(Opened { slot, actor, token_expires_at, sub, conversations, floors, room: room.map(|r| r.id) })
 }
 
 /// How long one write to a client may take before the client counts as gone.

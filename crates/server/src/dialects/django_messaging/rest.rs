@@ -47,7 +47,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// 400 `{"error": "Invalid request", "details": {"<field>": ["<message>"]}}`.
 fn invalid(field: &str, message: impl Into<String>) -> Refusal {
     let details = json!({ field: [message.into()] });
-    Refusal { status: StatusCode::BAD_REQUEST, body: json!({"error": "Invalid request", "details": details}) }
+    Refusal {
+        retry_after: None,
+        status: StatusCode::BAD_REQUEST,
+        body: json!({"error": "Invalid request", "details": details}),
+    }
 }
 
 fn refusal(err: &ApiError) -> Refusal {
@@ -64,9 +68,10 @@ fn refusal(err: &ApiError) -> Refusal {
         }
         ApiError::Core(e @ CoreError::TooLong { field, .. }) => return invalid(field, e.to_string()),
         ApiError::Core(CoreError::Internal(_)) => json!({"error": "Internal server error"}),
+        ApiError::Core(CoreError::RateLimited { .. }) => return drf::detail(err),
         other => json!({"detail": other.body().message}),
     };
-    Refusal { status, body }
+    Refusal { retry_after: None, status, body }
 }
 
 type Answer = Result<HttpResponse, Refusal>;
@@ -85,9 +90,11 @@ fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, Refusal> {
 
 async fn body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, Refusal> {
     body::read(req, payload).await.map_err(|e| match e {
-        BodyError::TooLarge => {
-            Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, body: json!({"detail": "Request body too large."}) }
-        }
+        BodyError::TooLarge => Refusal {
+            retry_after: None,
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            body: json!({"detail": "Request body too large."}),
+        },
         BodyError::Invalid(message) => invalid("non_field_errors", message),
     })
 }

@@ -32,7 +32,7 @@ type Answer = Result<HttpResponse, Refusal>;
 /// `{"error": message}` with `status`, the upstream views' shape.
 fn fail(status: StatusCode, message: impl Into<String>) -> Refusal {
     let message = message.into();
-    Refusal { status, body: json!({ "error": message, "detail": message }) }
+    Refusal { retry_after: None, status, body: json!({ "error": message, "detail": message }) }
 }
 
 /// A refusal of the core, in the upstream views' words where the real client shows them.
@@ -45,6 +45,7 @@ fn refusal(err: CoreError) -> Refusal {
         CoreError::Invalid { field: "content", .. } => fail(StatusCode::BAD_REQUEST, "Message cannot be empty"),
         CoreError::Forbidden(reason) => fail(StatusCode::FORBIDDEN, reason),
         CoreError::Conflict(reason) => fail(StatusCode::CONFLICT, reason),
+        CoreError::RateLimited { .. } => drf::core(err),
         CoreError::Invalid { .. } | CoreError::TooLong { .. } => fail(StatusCode::BAD_REQUEST, err.to_string()),
         // Outages and internal errors keep their status and logging.
         other => drf::core(other),
