@@ -15,12 +15,14 @@ pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Set when the server closed the socket.
     pub closed: Option<Option<CloseFrame>>,
+    /// Protocol-level pings the server sent (answered by the WebSocket library itself).
+    pub pings: usize,
 }
 
 impl WsClient {
     pub async fn connect(url: &str) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
         let (stream, _) = tokio_tungstenite::connect_async(url).await?;
-        Ok(WsClient { stream, closed: None })
+        Ok(WsClient { stream, closed: None, pings: 0 })
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -41,6 +43,10 @@ impl WsClient {
                 Ok(Message::Close(frame)) => {
                     self.closed = Some(frame);
                     return None;
+                }
+                Ok(Message::Ping(_)) => {
+                    self.pings += 1;
+                    continue;
                 }
                 Ok(_) => continue,
                 Err(_) => {

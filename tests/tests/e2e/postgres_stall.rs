@@ -37,3 +37,25 @@ async fn a_statement_stuck_behind_a_lock_is_bounded() {
     let (_, history) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}/messages")).await;
     assert_eq!(history, json!([]), "the refused send stored nothing");
 }
+
+/// A frame that waits on Postgres does not stop the socket's heartbeat: the client keeps getting
+/// pings while the answer is pending, so a slow answer is never taken for a dead connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_go_on_while_a_frame_waits_on_postgres() {
+    let cluster = TestCluster::start_with(1, None, |s| {
+        s.db_timeout = Duration::from_millis(3500);
+        s.heartbeat_interval_secs = 1;
+    })
+    .await;
+    let (alice, _bob, _conv) = cluster.alice_and_bob().await;
+    let mut dotted = WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await.expect("socket");
+    let mut blocker = AsyncPgConnection::establish(&cluster.db.url).await.expect("connect");
+    diesel::sql_query("BEGIN").execute(&mut blocker).await.expect("begin");
+    diesel::sql_query("LOCK TABLE members IN ACCESS EXCLUSIVE MODE").execute(&mut blocker).await.expect("lock");
+    dotted.send(json!({"type": "chat.get_conversations"})).await;
+    let before = dotted.pings;
+    let e = dotted.expect_type("chat.error").await;
+    assert_eq!(e["code"], "unavailable");
+    assert!(dotted.pings >= before + 2, "pings while waiting: {}", dotted.pings - before);
+    diesel::sql_query("COMMIT").execute(&mut blocker).await.expect("commit");
+}

@@ -531,7 +531,23 @@ impl SocketCore {
         };
         let (reference, frame_type) = D::describe(&frame);
         // A panic in one frame's handling must not take the socket (or the worker) down with it.
-        let result = std::panic::AssertUnwindSafe(dialect.handle(self, frame)).catch_unwind().await;
+        // While the frame waits (on Postgres, say), the client still gets its pings, so a slow
+        // answer is never mistaken for a dead connection.
+        let mut pinger = self.session.clone();
+        let interval = Duration::from_secs(self.state.settings.heartbeat_interval_secs);
+        let result = {
+            let handling = std::panic::AssertUnwindSafe(dialect.handle(self, frame)).catch_unwind();
+            tokio::pin!(handling);
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                tokio::select! {
+                    result = &mut handling => break result,
+                    _ = beat.tick() => {
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, pinger.ping(b"")).await;
+                    }
+                }
+            }
+        };
         let reply = match result {
             Ok(Ok(Some(reply))) => reply,
             Ok(Ok(None)) => return true,
