@@ -96,6 +96,15 @@ impl<T> DeliveryOrder<T> {
         }
     }
 
+    /// Every conversation this socket follows.
+    pub fn followed(&self) -> Vec<ConversationId> {
+        let mut all: Vec<ConversationId> =
+            self.floors.iter().map(|(c, _)| *c).chain(self.convs.keys().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The socket no longer follows `conversation`.
     pub fn unfollow(&mut self, conversation: ConversationId) {
         self.convs.remove(&conversation);

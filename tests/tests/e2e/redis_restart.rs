@@ -116,3 +116,34 @@ async fn dialect_sockets_are_closed_for_a_reconnect_when_redis_comes_back() {
         }
     }
 }
+
+/// A decline whose notice was lost (stored while Redis was down, by a node that then died with
+/// its publish still queued): after the resync the socket re-reads its user's memberships and
+/// receives nothing more of that conversation. (In a DM no system note leaves a gap that would
+/// reveal it otherwise.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_lost_in_an_outage_is_caught_up_at_the_resync() {
+    let mut redis = RedisServer::start().await;
+    let mut cluster = TestCluster::start_with(3, Some(redis.url()), |_| {}).await;
+    let (alice, bob) = (cluster.user("alice").await, cluster.user("bob").await);
+    let (status, request) = cluster.post(2, &alice, "/api/conversations/", json!({"username": "bob"})).await;
+    assert_eq!(status, 201, "{request}");
+    let uuid = request["id"].as_str().expect("uuid").to_owned();
+    let mut bob_ws = cluster.socket(1, &bob).await;
+    cluster.post(2, &alice, &format!("/api/conversations/{uuid}/messages/"), json!({"content": "hello?"})).await;
+    assert_eq!(bob_ws.expect_type("message_created").await["message"]["content"], "hello?");
+
+    redis.stop();
+    let (status, _) =
+        cluster.post(0, &bob, &format!("/api/conversations/{uuid}/action/"), json!({"action": "decline"})).await;
+    assert_eq!(status, 200);
+    cluster.nodes[0].kill().await;
+    redis.restart().await;
+    bob_ws.expect_type("resync").await;
+    bob_ws.drain(Duration::from_millis(300)).await;
+
+    cluster.post(2, &alice, &format!("/api/conversations/{uuid}/messages/"), json!({"content": "still there?"})).await;
+    let got = bob_ws.drain(Duration::from_millis(800)).await;
+    let leaked: Vec<_> = got.iter().filter(|f| f["message"]["content"] == "still there?").collect();
+    assert!(leaked.is_empty(), "a member who declined received {leaked:?}");
+}

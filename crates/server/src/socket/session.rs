@@ -445,6 +445,34 @@ impl SocketCore {
         }
     }
 
+    /// After the node may have missed events: memberships are read again, so a leave (or join)
+    /// lost on the way does not leave the socket on a conversation its user left (or off one
+    /// they joined).
+    async fn reconcile(&mut self) {
+        let now = match self.state.service.last_seqs(&self.actor).await {
+            Ok(now) => now,
+            Err(err) => {
+                tracing::warn!(%err, "could not re-read memberships after a resync");
+                return;
+            }
+        };
+        let visible: HashSet<ConversationId> = now.iter().map(|(c, _)| *c).collect();
+        for gone in self.order.followed().into_iter().filter(|c| !visible.contains(c)) {
+            self.forget(gone);
+        }
+        if self.room.is_some() {
+            return;
+        }
+        let followed: HashSet<ConversationId> = self.order.followed().into_iter().collect();
+        for (joined, last_seq) in now.into_iter().filter(|(c, _)| !followed.contains(c)) {
+            self.left.remove(&joined);
+            self.order.follow(joined, last_seq);
+            if let Err(err) = self.sub.join(&[Channel::Conversation(joined)]).await {
+                tracing::warn!(%err, "could not follow a conversation after a resync");
+            }
+        }
+    }
+
     /// Stops following a conversation: its queued and future events are dropped.
     fn forget(&mut self, conversation: ConversationId) {
         self.left.insert(conversation);
@@ -457,7 +485,10 @@ impl SocketCore {
         let event = match out {
             Outbound::Resync => {
                 return match dialect.resync() {
-                    Resync::Frame(frame) => (!self.send(frame).await).then_some(Close::ClientGone),
+                    Resync::Frame(frame) => {
+                        self.reconcile().await;
+                        (!self.send(frame).await).then_some(Close::ClientGone)
+                    }
                     Resync::Reconnect => Some(Close::Server(CloseWhy::Resync)),
                 };
             }
