@@ -145,8 +145,14 @@ async fn nodes_sigkilled_under_a_conversation_lose_nothing() {
 
     // Bob: on node 1, then wherever he can reconnect; resumes from his cursor every time.
     let bob_ports = vec![ports[1], ports[2]];
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let receiver = tokio::spawn(async move {
         let (mut ws, _) = connect(&bob_ports, &bob).await;
+        // A client starts from what it has (nothing yet), so it resumes from 0 on its first socket too.
+        let resume = json!({"type": "resume", "cursors": [{"conversation_id": conv, "seq": 0}]});
+        ws.send(Message::text(resume.to_string())).await.unwrap();
+        while !matches!(next(&mut ws, Duration::from_secs(5)).await, Some(Ok(f)) if f["type"] == "resumed") {}
+        let _ = ready_tx.send(());
         let (mut seqs, mut dups, mut reconnects, mut longest_silence) = (Vec::new(), 0, 0, Duration::ZERO);
         let mut seen = HashSet::new();
         let mut last = Instant::now();
@@ -189,6 +195,7 @@ async fn nodes_sigkilled_under_a_conversation_lose_nothing() {
     });
 
     // Alice: on node 0, then node 2; a send without an ack is sent again with the same key.
+    ready_rx.await.unwrap();
     let (mut ws, _) = connect(&ports[0..1], &alice).await;
     let mut acked = 0;
     let mut retries = 0;
@@ -226,6 +233,11 @@ async fn nodes_sigkilled_under_a_conversation_lose_nothing() {
     let (seqs, dups, reconnects, silence) = receiver.await.unwrap();
     let inversions = seqs.windows(2).filter(|w| w[1] < w[0]).count();
     let lost = total - seqs.len();
+    let got: HashSet<i64> = seqs.iter().copied().collect();
+    let missing: Vec<i64> = (1..=total as i64).filter(|s| !got.contains(s)).collect();
+    if !missing.is_empty() {
+        println!("drill node-kill: missing seqs {missing:?}");
+    }
     let stored: Value = http
         .get(format!("{}/api/v1/conversations/{conv}/messages?limit=200&after=0", nodes[2].http()))
         .bearer_auth(token(1, "alice"))

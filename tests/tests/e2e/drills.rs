@@ -32,8 +32,13 @@ impl Received {
 async fn native_client(mut ws: WsClient, conv: i64, acked: Arc<AtomicUsize>, total: usize) -> Received {
     let mut got = Received::default();
     let (mut seen, mut cursor) = (HashSet::new(), 0);
+    let mut last_new = None;
     let deadline = Instant::now() + Duration::from_secs(40);
     while Instant::now() < deadline && got.complete_at.is_none() {
+        if seen.len() == total && acked.load(Ordering::SeqCst) == total {
+            got.complete_at = last_new;
+            break;
+        }
         let Some(f) = ws.recv_within(Duration::from_millis(200)).await else {
             if ws.closed.is_some() {
                 break;
@@ -47,6 +52,7 @@ async fn native_client(mut ws: WsClient, conv: i64, acked: Arc<AtomicUsize>, tot
                 if seen.insert(seq) {
                     got.contents.push(content.to_owned());
                     cursor = cursor.max(seq);
+                    last_new = Some(Instant::now());
                 } else {
                     got.duplicates += 1;
                 }
@@ -57,22 +63,23 @@ async fn native_client(mut ws: WsClient, conv: i64, acked: Arc<AtomicUsize>, tot
             }
             _ => {}
         }
-        if seen.len() == total && acked.load(Ordering::SeqCst) == total {
-            got.complete_at = Some(Instant::now());
-        }
     }
     got
 }
 
 /// A dotted client as the real one behaves: on any close but 1000 it reconnects and fetches the
 /// conversation's history (`chat.get_messages`).
-async fn dotted_client(url: String, conv: i64, acked: Arc<AtomicUsize>, total: usize) -> Received {
+async fn dotted_client(mut ws: WsClient, url: String, conv: i64, acked: Arc<AtomicUsize>, total: usize) -> Received {
     let mut got = Received::default();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut ws = WsClient::connect(&url).await.expect("dotted");
     let mut shown_here: HashSet<String> = HashSet::new();
+    let mut last_new = None;
     let deadline = Instant::now() + Duration::from_secs(40);
     while Instant::now() < deadline && got.complete_at.is_none() {
+        if seen.iter().filter(|c| c.starts_with('m')).count() == total && acked.load(Ordering::SeqCst) == total {
+            got.complete_at = last_new;
+            break;
+        }
         match ws.recv_within(Duration::from_millis(200)).await {
             Some(f) if f["type"] == "chat.message" => {
                 let content = f["message"]["content"].as_str().unwrap_or("").to_owned();
@@ -81,6 +88,7 @@ async fn dotted_client(url: String, conv: i64, acked: Arc<AtomicUsize>, total: u
                 }
                 if seen.insert(content.clone()) {
                     got.contents.push(content);
+                    last_new = Some(Instant::now());
                 }
             }
             Some(f) if f["type"] == "chat.messages" => {
@@ -88,6 +96,7 @@ async fn dotted_client(url: String, conv: i64, acked: Arc<AtomicUsize>, total: u
                     let content = m["content"].as_str().unwrap_or("").to_owned();
                     if content.starts_with('m') && seen.insert(content.clone()) {
                         got.contents.push(content);
+                        last_new = Some(Instant::now());
                     }
                 }
             }
@@ -102,9 +111,6 @@ async fn dotted_client(url: String, conv: i64, acked: Arc<AtomicUsize>, total: u
             }
             None => {}
         }
-        if seen.iter().filter(|c| c.starts_with('m')).count() == total && acked.load(Ordering::SeqCst) == total {
-            got.complete_at = Some(Instant::now());
-        }
     }
     got
 }
@@ -117,8 +123,10 @@ async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
     let total = 240;
     let acked = Arc::new(AtomicUsize::new(0));
     let native = tokio::spawn(native_client(cluster.socket(1, &bob).await, conv, acked.clone(), total));
-    let dotted =
-        tokio::spawn(dotted_client(cluster.node(1).ws_url("/ws/chat/", &bob.token), conv, acked.clone(), total));
+    let dotted_url = cluster.node(1).ws_url("/ws/chat/", &bob.token);
+    // Connected before the first send: what came before the handshake would be history.
+    let dotted_ws = WsClient::connect(&dotted_url).await.expect("dotted");
+    let dotted = tokio::spawn(dotted_client(dotted_ws, dotted_url, conv, acked.clone(), total));
     let mut sender = cluster.socket(0, &alice).await;
 
     let mut restarted_at = None;
