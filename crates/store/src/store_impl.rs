@@ -19,11 +19,25 @@ use crate::queries::{conversations, messages, receipts, users};
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The longest one store call may take, connection wait included: the backstop for a query
+    /// in flight on a link that stopped answering, which no server-side timeout can end.
+    call_timeout: std::time::Duration,
 }
 
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore::with_call_timeout(pool, std::time::Duration::from_millis(5500))
+    }
+
+    pub fn with_call_timeout(pool: PgPool, call_timeout: std::time::Duration) -> Self {
+        PgStore { pool, call_timeout }
+    }
+
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = CoreResult<T>>) -> CoreResult<T> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(CoreError::Unavailable("postgres did not answer in time".into())),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -43,21 +57,24 @@ fn ok<T>(r: Result<T, StoreError>) -> CoreResult<T> {
 impl Store for PgStore {
     async fn ping(&self) -> CoreResult<()> {
         use diesel_async::RunQueryDsl;
-        let mut c = self.conn().await?;
-        ok(diesel::sql_query("SELECT 1").execute(&mut c).await.map(|_| ()).map_err(StoreError::from))
+        self.bounded(async {
+            let mut c = self.conn().await?;
+            ok(diesel::sql_query("SELECT 1").execute(&mut c).await.map(|_| ()).map_err(StoreError::from))
+        })
+        .await
     }
 
     async fn upsert_user(&self, id: &UserId, profile: &Profile) -> CoreResult<User> {
-        ok(users::upsert(&mut *self.conn().await?, id, profile).await)
+        self.bounded(async { ok(users::upsert(&mut *self.conn().await?, id, profile).await) }).await
     }
     async fn get_user(&self, id: &UserId) -> CoreResult<Option<User>> {
-        ok(users::get(&mut *self.conn().await?, id).await)
+        self.bounded(async { ok(users::get(&mut *self.conn().await?, id).await) }).await
     }
     async fn get_users(&self, ids: &[UserId]) -> CoreResult<Vec<User>> {
-        ok(users::get_many(&mut *self.conn().await?, ids).await)
+        self.bounded(async { ok(users::get_many(&mut *self.conn().await?, ids).await) }).await
     }
     async fn find_user_by_username(&self, username: &str) -> CoreResult<Option<User>> {
-        ok(users::by_username(&mut *self.conn().await?, username).await)
+        self.bounded(async { ok(users::by_username(&mut *self.conn().await?, username).await) }).await
     }
     async fn search_users(
         &self,
@@ -66,10 +83,10 @@ impl Store for PgStore {
         exclude: &UserId,
         limit: i64,
     ) -> CoreResult<Vec<User>> {
-        ok(users::search(&mut *self.conn().await?, query, scope, exclude, limit).await)
+        self.bounded(async { ok(users::search(&mut *self.conn().await?, query, scope, exclude, limit).await) }).await
     }
     async fn set_last_seen(&self, id: &UserId, at: DateTime<Utc>) -> CoreResult<()> {
-        ok(users::set_last_seen(&mut *self.conn().await?, id, at).await)
+        self.bounded(async { ok(users::set_last_seen(&mut *self.conn().await?, id, at).await) }).await
     }
 
     async fn get_or_create_dm(
@@ -78,52 +95,63 @@ impl Store for PgStore {
         other: &UserId,
         other_state: MemberState,
     ) -> CoreResult<(Conversation, bool)> {
-        ok(conversations::get_or_create_dm(&mut *self.conn().await?, initiator, other, other_state).await)
+        self.bounded(async {
+            ok(conversations::get_or_create_dm(&mut *self.conn().await?, initiator, other, other_state).await)
+        })
+        .await
     }
     async fn create_group(&self, creator: &UserId, title: &str, members: &[UserId]) -> CoreResult<Conversation> {
-        ok(conversations::create_group(&mut *self.conn().await?, creator, title, members).await)
+        self.bounded(async { ok(conversations::create_group(&mut *self.conn().await?, creator, title, members).await) })
+            .await
     }
     async fn conversation_by_legacy_uuid(&self, uuid: uuid::Uuid) -> CoreResult<Option<ConversationId>> {
-        ok(conversations::by_legacy_uuid(&mut *self.conn().await?, uuid).await)
+        self.bounded(async { ok(conversations::by_legacy_uuid(&mut *self.conn().await?, uuid).await) }).await
     }
     async fn find_dm(&self, a: &UserId, b: &UserId) -> CoreResult<Option<ConversationId>> {
-        ok(conversations::find_dm(&mut *self.conn().await?, a, b).await)
+        self.bounded(async { ok(conversations::find_dm(&mut *self.conn().await?, a, b).await) }).await
     }
     async fn membership(&self, conversation: ConversationId, user: &UserId) -> CoreResult<Option<Membership>> {
-        ok(conversations::membership(&mut *self.conn().await?, conversation, user).await)
+        self.bounded(async { ok(conversations::membership(&mut *self.conn().await?, conversation, user).await) }).await
     }
     async fn conversation_view(
         &self,
         conversation: ConversationId,
         viewer: &UserId,
     ) -> CoreResult<Option<ConversationView>> {
-        let views =
-            ok(conversations::views(&mut *self.conn().await?, viewer, ListFilter::Visible, Some(conversation)).await)?;
+        let only = Some(conversation);
+        let views = self
+            .bounded(async {
+                ok(conversations::views(&mut *self.conn().await?, viewer, ListFilter::Visible, only).await)
+            })
+            .await?;
         Ok(views.into_iter().next())
     }
     async fn list_conversations(&self, viewer: &UserId, filter: ListFilter) -> CoreResult<Vec<ConversationView>> {
-        ok(conversations::views(&mut *self.conn().await?, viewer, filter, None).await)
+        self.bounded(async { ok(conversations::views(&mut *self.conn().await?, viewer, filter, None).await) }).await
     }
     async fn conversation_ids_of(&self, user: &UserId) -> CoreResult<Vec<ConversationId>> {
-        ok(conversations::ids_of(&mut *self.conn().await?, user).await)
+        self.bounded(async { ok(conversations::ids_of(&mut *self.conn().await?, user).await) }).await
     }
     async fn last_seqs_of(&self, user: &UserId) -> CoreResult<Vec<(ConversationId, i64)>> {
-        ok(conversations::last_seqs_of(&mut *self.conn().await?, user).await)
+        self.bounded(async { ok(conversations::last_seqs_of(&mut *self.conn().await?, user).await) }).await
     }
     async fn member_ids(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>> {
-        ok(conversations::member_ids(&mut *self.conn().await?, conversation).await)
+        self.bounded(async { ok(conversations::member_ids(&mut *self.conn().await?, conversation).await) }).await
     }
     async fn set_title(&self, conversation: ConversationId, title: &str) -> CoreResult<Conversation> {
-        ok(conversations::set_title(&mut *self.conn().await?, conversation, title).await)
+        self.bounded(async { ok(conversations::set_title(&mut *self.conn().await?, conversation, title).await) }).await
     }
     async fn add_members(&self, conversation: ConversationId, users: &[UserId]) -> CoreResult<Vec<UserId>> {
-        ok(conversations::add_members(&mut *self.conn().await?, conversation, users).await)
+        self.bounded(async { ok(conversations::add_members(&mut *self.conn().await?, conversation, users).await) })
+            .await
     }
     async fn remove_member(&self, conversation: ConversationId, user: &UserId) -> CoreResult<bool> {
-        ok(conversations::remove_member(&mut *self.conn().await?, conversation, user).await)
+        self.bounded(async { ok(conversations::remove_member(&mut *self.conn().await?, conversation, user).await) })
+            .await
     }
     async fn set_role(&self, conversation: ConversationId, user: &UserId, role: Role) -> CoreResult<()> {
-        ok(conversations::set_role(&mut *self.conn().await?, conversation, user, role).await)
+        self.bounded(async { ok(conversations::set_role(&mut *self.conn().await?, conversation, user, role).await) })
+            .await
     }
     async fn set_member_state(
         &self,
@@ -131,10 +159,11 @@ impl Store for PgStore {
         user: &UserId,
         state: MemberState,
     ) -> CoreResult<()> {
-        ok(conversations::set_state(&mut *self.conn().await?, conversation, user, state).await)
+        self.bounded(async { ok(conversations::set_state(&mut *self.conn().await?, conversation, user, state).await) })
+            .await
     }
     async fn delete_conversation(&self, conversation: ConversationId) -> CoreResult<()> {
-        ok(conversations::delete(&mut *self.conn().await?, conversation).await)
+        self.bounded(async { ok(conversations::delete(&mut *self.conn().await?, conversation).await) }).await
     }
 
     async fn insert_message(
@@ -144,22 +173,25 @@ impl Store for PgStore {
         kind: MessageKind,
         message: &NewMessage,
     ) -> CoreResult<Option<Sent>> {
-        ok(messages::insert(&mut *self.conn().await?, conversation, sender, kind, message).await)
+        self.bounded(async {
+            ok(messages::insert(&mut *self.conn().await?, conversation, sender, kind, message).await)
+        })
+        .await
     }
     async fn get_message(&self, id: MessageId) -> CoreResult<Option<Message>> {
-        ok(messages::get(&mut *self.conn().await?, id).await)
+        self.bounded(async { ok(messages::get(&mut *self.conn().await?, id).await) }).await
     }
     async fn list_messages(&self, conversation: ConversationId, page: MessagePage) -> CoreResult<Vec<Message>> {
-        ok(messages::list(&mut *self.conn().await?, conversation, page).await)
+        self.bounded(async { ok(messages::list(&mut *self.conn().await?, conversation, page).await) }).await
     }
     async fn count_messages(&self, conversation: ConversationId) -> CoreResult<i64> {
-        ok(messages::count(&mut *self.conn().await?, conversation).await)
+        self.bounded(async { ok(messages::count(&mut *self.conn().await?, conversation).await) }).await
     }
     async fn edit_message(&self, id: MessageId, content: &str) -> CoreResult<Message> {
-        ok(messages::edit(&mut *self.conn().await?, id, content).await)
+        self.bounded(async { ok(messages::edit(&mut *self.conn().await?, id, content).await) }).await
     }
     async fn delete_message(&self, id: MessageId) -> CoreResult<Message> {
-        ok(messages::delete(&mut *self.conn().await?, id).await)
+        self.bounded(async { ok(messages::delete(&mut *self.conn().await?, id).await) }).await
     }
     async fn toggle_reaction(
         &self,
@@ -167,7 +199,8 @@ impl Store for PgStore {
         user: &UserId,
         emoji: &str,
     ) -> CoreResult<(ReactionChange, Vec<ReactionGroup>)> {
-        ok(messages::toggle_reaction(&mut *self.conn().await?, message, user, emoji).await)
+        self.bounded(async { ok(messages::toggle_reaction(&mut *self.conn().await?, message, user, emoji).await) })
+            .await
     }
     async fn mark_read(
         &self,
@@ -175,7 +208,10 @@ impl Store for PgStore {
         user: &UserId,
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>> {
-        ok(receipts::advance(&mut *self.conn().await?, Watermark::Read, conversation, user, up_to).await)
+        self.bounded(async {
+            ok(receipts::advance(&mut *self.conn().await?, Watermark::Read, conversation, user, up_to).await)
+        })
+        .await
     }
     async fn mark_delivered(
         &self,
@@ -183,12 +219,15 @@ impl Store for PgStore {
         user: &UserId,
         up_to: Option<i64>,
     ) -> CoreResult<Option<WatermarkMove>> {
-        ok(receipts::advance(&mut *self.conn().await?, Watermark::Delivered, conversation, user, up_to).await)
+        self.bounded(async {
+            ok(receipts::advance(&mut *self.conn().await?, Watermark::Delivered, conversation, user, up_to).await)
+        })
+        .await
     }
     async fn count_messages_since(&self, conversations: &[ConversationId], since: DateTime<Utc>) -> CoreResult<i64> {
-        ok(messages::count_since(&mut *self.conn().await?, conversations, since).await)
+        self.bounded(async { ok(messages::count_since(&mut *self.conn().await?, conversations, since).await) }).await
     }
     async fn unread_total(&self, user: &UserId) -> CoreResult<i64> {
-        ok(messages::unread_total(&mut *self.conn().await?, user).await)
+        self.bounded(async { ok(messages::unread_total(&mut *self.conn().await?, user).await) }).await
     }
 }

@@ -82,6 +82,8 @@ pub struct TestCluster {
     pub redis_url: Option<String>,
     pub http: reqwest::Client,
     tweak: fn(&mut Settings),
+    /// Where nodes reach the database, when not directly (a proxy).
+    database_url: Option<String>,
 }
 
 fn no_tweak(_: &mut Settings) {}
@@ -103,7 +105,19 @@ impl TestCluster {
 
     /// `n` nodes on a database the test prepared itself (say, one migrated from older rows).
     pub async fn start_on(db: TestDb, n: usize, redis_url: Option<String>, tweak: fn(&mut Settings)) -> TestCluster {
+        Self::start_through(db, None, n, redis_url, tweak).await
+    }
+
+    /// `n` nodes that reach `db` through `database_url` (a [`crate::TcpProxy`] in front of it).
+    pub async fn start_through(
+        db: TestDb,
+        database_url: Option<String>,
+        n: usize,
+        redis_url: Option<String>,
+        tweak: fn(&mut Settings),
+    ) -> TestCluster {
         let mut cluster = TestCluster {
+            database_url,
             db,
             prefix: crate::redis_prefix(),
             redis_url,
@@ -120,7 +134,7 @@ impl TestCluster {
     pub fn settings(&self) -> Settings {
         let mut s = Settings::defaults();
         s.bind = "127.0.0.1:0".parse().expect("addr");
-        s.database_url = Some(self.db.url.clone());
+        s.database_url = Some(self.database_url.clone().unwrap_or_else(|| self.db.url.clone()));
         s.redis_url = self.redis_url.clone();
         s.redis_prefix = self.prefix.clone();
         s.jwt_keys = vec![JwtKey::Secret(crate::JWT_SECRET.as_bytes().to_vec())];

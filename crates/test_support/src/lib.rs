@@ -4,14 +4,17 @@
 //!   on one database and one Redis prefix, with handles to kill a node.
 //! - [`WsClient`] / [`Api`]: a real WebSocket client and an HTTP client with a user's token.
 //! - [`RedisServer`]: a private redis-server process a test may stop and start again.
+//! - [`TcpProxy`]: a link between a node and a real server that a test can stall.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test harness fails loudly on purpose")]
 mod cluster;
 mod db;
+mod proxy;
 mod redis_server;
 mod ws;
 
 pub use cluster::{Node, TestCluster, TestUser};
 pub use db::TestDb;
+pub use proxy::TcpProxy;
 pub use redis_server::RedisServer;
 pub use ws::WsClient;
 

@@ -59,3 +59,54 @@ async fn heartbeats_go_on_while_a_frame_waits_on_postgres() {
     assert!(dotted.pings >= before + 2, "pings while waiting: {}", dotted.pings - before);
     diesel::sql_query("COMMIT").execute(&mut blocker).await.expect("commit");
 }
+
+/// The link to Postgres stalls (a TCP proxy stops carrying bytes, as a black-holed network
+/// does), with queries already in flight on it: readiness, REST and sockets answer
+/// `unavailable` within the bound instead of hanging, and all is well once the link carries again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
+    let db = chatwire_test_support::TestDb::new().await;
+    let proxy = chatwire_test_support::TcpProxy::start(("127.0.0.1".into(), 5432)).await;
+    let url = db.url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    let cluster =
+        TestCluster::start_through(db, Some(url), 1, None, |s| s.db_timeout = Duration::from_millis(1000)).await;
+    let (alice, _bob, conv) = cluster.alice_and_bob().await;
+    let mut dotted = WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await.expect("socket");
+    let ready = || async {
+        let url = format!("{}/readyz", cluster.node(0).http());
+        cluster.http.get(url).send().await.expect("readyz").status().as_u16()
+    };
+    assert_eq!(ready().await, 200);
+
+    proxy.stall();
+    let started = Instant::now();
+    let send_path = format!("/api/v1/conversations/{conv}/messages");
+    let (a, b, c) = tokio::join!(
+        ready(),
+        cluster.get(0, &alice, "/api/v1/conversations"),
+        cluster.post(0, &alice, &send_path, json!({"content": "in the stall"})),
+    );
+    assert_eq!((a, b.0, c.0), (503, 503, 503), "{b:?} {c:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
+    dotted.send(json!({"type": "chat.get_conversations"})).await;
+    assert_eq!(dotted.expect_type("chat.error").await["code"], "unavailable");
+
+    proxy.pass();
+    let back = Instant::now();
+    let mut ok = false;
+    while back.elapsed() < Duration::from_secs(5) {
+        if ready().await == 200 && cluster.get(0, &alice, "/api/v1/conversations").await.0 == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "not ready again 5 s after the link came back");
+    println!(
+        "drill postgres-stall: answered 503 in {:?}; ready again {:?} after the link came back",
+        started.elapsed(),
+        back.elapsed()
+    );
+    dotted.send(json!({"type": "chat.get_conversations"})).await;
+    dotted.expect_type("chat.conversations").await;
+}
