@@ -67,47 +67,138 @@ async fn native_client(mut ws: WsClient, conv: i64, acked: Arc<AtomicUsize>, tot
     got
 }
 
-/// A dotted client as the real one behaves: on any close but 1000 it reconnects and fetches the
-/// conversation's history (`chat.get_messages`).
-async fn dotted_client(mut ws: WsClient, url: String, conv: i64, acked: Arc<AtomicUsize>, total: usize) -> Received {
+/// How each dialect's real client reads live messages and, after a close, its history.
+#[derive(Clone, Copy, Debug)]
+enum Dialect {
+    Dotted,
+    Spherespace,
+    Threads,
+    DjangoMessaging,
+    Rooms,
+}
+
+/// What a dialect client needs to know of its conversation, in the ids its dialect uses.
+#[derive(Clone)]
+struct Names {
+    conv: i64,
+    sphere: String,
+    peer: i64,
+    node: String,
+    token: String,
+}
+
+impl Dialect {
+    fn path(self, n: &Names) -> String {
+        match self {
+            Dialect::Dotted => "/ws/chat/".into(),
+            Dialect::Spherespace => "/ws/chat/?dialect=spherespace".into(),
+            Dialect::Threads => "/ws/chat/room/".into(),
+            Dialect::DjangoMessaging => "/messages/ws/".into(),
+            Dialect::Rooms => format!("/ws/chat/{}/", n.conv),
+        }
+    }
+
+    /// The content of a live message frame, if `f` is one.
+    fn live(self, f: &serde_json::Value) -> Option<String> {
+        let (ty_key, ty, content) = match self {
+            Dialect::Dotted => ("type", "chat.message", &f["message"]["content"]),
+            Dialect::Spherespace | Dialect::DjangoMessaging => ("type", "new_message", &f["message"]["content"]),
+            Dialect::Threads => ("action", "re_message", &f["message_body"]),
+            Dialect::Rooms => ("type", "message", &f["message"]["content"]),
+        };
+        (f[ty_key] == ty).then(|| content.as_str().map(str::to_owned)).flatten()
+    }
+
+    /// The conversation's history in seq order, as the client refetches it after a reconnect.
+    async fn history(self, http: &reqwest::Client, n: &Names) -> Vec<String> {
+        let get = |path: String| async move {
+            let resp = http.get(format!("{}{path}", n.node)).bearer_auth(&n.token).send().await.expect("history");
+            resp.json::<serde_json::Value>().await.expect("json")
+        };
+        let texts = |v: &serde_json::Value, key: &str| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|m| m[key].as_str().map(str::to_owned)).collect()
+        };
+        match self {
+            // dotted refetches on the socket itself; see `dialect_client`.
+            Dialect::Dotted => Vec::new(),
+            Dialect::Spherespace => texts(&get(format!("/api/conversations/{}/messages/", n.sphere)).await, "content"),
+            Dialect::Threads => {
+                texts(&get(format!("/chat/messages/{}/", n.peer)).await["entity"]["messages"], "message")
+            }
+            Dialect::DjangoMessaging | Dialect::Rooms => {
+                let base = match self {
+                    Dialect::Rooms => format!("/api/v1.0/chat/rooms/{}/messages/?page_size=200", n.conv),
+                    _ => format!("/messages/api/chats/{}/messages/?x=1", n.conv),
+                };
+                // Page 1 is the newest: read pages until none is left, then put them oldest first.
+                let mut pages = Vec::new();
+                for page in 1.. {
+                    let body = get(format!("{base}&page={page}")).await;
+                    pages.push(texts(&body["results"], "content"));
+                    if body["next"].is_null() {
+                        break;
+                    }
+                }
+                pages.into_iter().rev().flatten().collect()
+            }
+        }
+    }
+}
+
+/// A dialect client as the real ones behave: on any close but 1000 it reconnects and refetches
+/// the conversation's history.
+async fn dialect_client(
+    dialect: Dialect,
+    mut ws: WsClient,
+    n: Names,
+    acked: Arc<AtomicUsize>,
+    total: usize,
+) -> Received {
+    let http = reqwest::Client::new();
+    let url = format!("{}{}", n.node.replacen("http", "ws", 1), dialect.path(&n));
+    let url = format!("{url}{}token={}", if url.contains('?') { '&' } else { '?' }, n.token);
     let mut got = Received::default();
     let mut seen: HashSet<String> = HashSet::new();
     let mut shown_here: HashSet<String> = HashSet::new();
     let mut last_new = None;
+    let take = |content: String, got: &mut Received, seen: &mut HashSet<String>, last_new: &mut Option<Instant>| {
+        if content.starts_with('m') && seen.insert(content.clone()) {
+            got.contents.push(content);
+            *last_new = Some(Instant::now());
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(40);
     while Instant::now() < deadline && got.complete_at.is_none() {
-        if seen.iter().filter(|c| c.starts_with('m')).count() == total && acked.load(Ordering::SeqCst) == total {
+        if seen.len() == total && acked.load(Ordering::SeqCst) == total {
             got.complete_at = last_new;
             break;
         }
         match ws.recv_within(Duration::from_millis(200)).await {
-            Some(f) if f["type"] == "chat.message" => {
-                let content = f["message"]["content"].as_str().unwrap_or("").to_owned();
-                if !shown_here.insert(content.clone()) {
-                    got.duplicates += 1;
-                }
-                if seen.insert(content.clone()) {
-                    got.contents.push(content);
-                    last_new = Some(Instant::now());
-                }
-            }
             Some(f) if f["type"] == "chat.messages" => {
                 for m in f["messages"].as_array().into_iter().flatten() {
-                    let content = m["content"].as_str().unwrap_or("").to_owned();
-                    if content.starts_with('m') && seen.insert(content.clone()) {
-                        got.contents.push(content);
-                        last_new = Some(Instant::now());
-                    }
+                    take(m["content"].as_str().unwrap_or("").to_owned(), &mut got, &mut seen, &mut last_new);
                 }
             }
-            Some(_) => {}
+            Some(f) => {
+                if let Some(content) = dialect.live(&f) {
+                    if !shown_here.insert(content.clone()) {
+                        got.duplicates += 1;
+                    }
+                    take(content, &mut got, &mut seen, &mut last_new);
+                }
+            }
             None if ws.closed.is_some() => {
                 got.signals += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let Ok(again) = WsClient::connect(&url).await else { continue };
                 ws = again;
                 shown_here.clear();
-                ws.send(json!({"type": "chat.get_messages", "conversation_id": conv})).await;
+                if let Dialect::Dotted = dialect {
+                    ws.send(json!({"type": "chat.get_messages", "conversation_id": n.conv})).await;
+                }
+                for content in dialect.history(&http, &n).await {
+                    take(content, &mut got, &mut seen, &mut last_new);
+                }
             }
             None => {}
         }
@@ -123,10 +214,21 @@ async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
     let total = 240;
     let acked = Arc::new(AtomicUsize::new(0));
     let native = tokio::spawn(native_client(cluster.socket(1, &bob).await, conv, acked.clone(), total));
-    let dotted_url = cluster.node(1).ws_url("/ws/chat/", &bob.token);
-    // Connected before the first send: what came before the handshake would be history.
-    let dotted_ws = WsClient::connect(&dotted_url).await.expect("dotted");
-    let dotted = tokio::spawn(dotted_client(dotted_ws, dotted_url, conv, acked.clone(), total));
+    let names = Names {
+        conv,
+        sphere: chatwire_core::ConversationId(conv).uuid().to_string(),
+        peer: alice.id,
+        node: cluster.node(1).http(),
+        token: bob.token.clone(),
+    };
+    cluster.post(0, &alice, "/api/v1.0/chat/rooms/", json!({"user_id": bob.id})).await;
+    let dialects = [Dialect::Dotted, Dialect::Spherespace, Dialect::Threads, Dialect::DjangoMessaging, Dialect::Rooms];
+    let mut clients = Vec::new();
+    for dialect in dialects {
+        // Connected before the first send: what came before the handshake would be history.
+        let ws = WsClient::connect(&cluster.node(1).ws_url(&dialect.path(&names), &bob.token)).await.expect("socket");
+        clients.push((dialect, tokio::spawn(dialect_client(dialect, ws, names.clone(), acked.clone(), total))));
+    }
     let mut sender = cluster.socket(0, &alice).await;
 
     let mut restarted_at = None;
@@ -156,7 +258,11 @@ async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
             Instant::now()
         }
     };
-    for (kind, got) in [("native", native.await.expect("native")), ("dotted", dotted.await.expect("dotted"))] {
+    let mut results = vec![("native".to_owned(), native.await.expect("native"))];
+    for (dialect, client) in clients {
+        results.push((format!("{dialect:?}"), client.await.expect("client")));
+    }
+    for (kind, got) in results {
         let delivered: HashSet<&String> = got.contents.iter().collect();
         let lost = (0..total).filter(|i| !delivered.contains(&format!("m{i}"))).count();
         let recovery = got.complete_at.map(|t| t.saturating_duration_since(restarted_at));
