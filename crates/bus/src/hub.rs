@@ -59,6 +59,8 @@ impl SlowFlag {
 
 struct ChannelEntry {
     sessions: HashMap<SessionId, SessionTx>,
+    /// The highest message seq dispatched (or hinted) on this channel.
+    max_seq: i64,
     /// Flips to true once the broker confirmed the subscription; joiners wait for it.
     ready: watch::Sender<bool>,
 }
@@ -152,7 +154,7 @@ impl Hub {
                 joined.insert(name.clone());
                 let entry = map.entry(name.clone()).or_insert_with(|| {
                     let _ = self.inner.dirty.send(SyncCmd::Check(name));
-                    ChannelEntry { sessions: HashMap::new(), ready: watch::channel(false).0 }
+                    ChannelEntry { sessions: HashMap::new(), max_seq: 0, ready: watch::channel(false).0 }
                 });
                 entry.sessions.insert(session, stx.clone());
                 waits.push(entry.ready.subscribe());
@@ -190,6 +192,23 @@ impl Hub {
         lock(&self.inner.sessions).len()
     }
 
+    /// Each conversation with local sockets, and the highest seq this node delivered in it.
+    pub fn conversations(&self) -> Vec<(chatwire_core::ConversationId, i64)> {
+        lock(&self.inner.channels)
+            .iter()
+            .filter_map(|(name, entry)| match Channel::parse(name) {
+                Some(Channel::Conversation(id)) => Some((id, entry.max_seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Tells the local sockets of `conversation` that the store holds messages up to `last_seq`.
+    pub fn hint(&self, conversation: chatwire_core::ConversationId, last_seq: i64) {
+        let event = Arc::new(Event::SeqHint { conversation_id: conversation, last_seq });
+        self.inner.dispatch(&Channel::Conversation(conversation).name(), event);
+    }
+
     /// Asks the sync task to subscribe everything again and tell every socket to resync.
     pub fn resubscribe_all(&self) {
         self.inner.resubscribe_all();
@@ -215,8 +234,13 @@ impl HubInner {
     /// Hands an event to every local socket on `channel`. Never blocks: a socket whose queue is
     /// full is flagged slow and will be closed, so one stalled client cannot hold up the others.
     pub fn dispatch(&self, channel: &str, event: Arc<Event>) {
-        let channels = lock(&self.channels);
-        let Some(entry) = channels.get(channel) else { return };
+        let mut channels = lock(&self.channels);
+        let Some(entry) = channels.get_mut(channel) else { return };
+        match event.as_ref() {
+            Event::MessageCreated { message } => entry.max_seq = entry.max_seq.max(message.seq),
+            Event::SeqHint { last_seq, .. } => entry.max_seq = entry.max_seq.max(*last_seq),
+            _ => {}
+        }
         for stx in entry.sessions.values() {
             if stx.tx.try_send(Outbound::Event(event.clone())).is_err() {
                 stx.overflowed.raise();

@@ -24,11 +24,13 @@ struct Track<T> {
     held: BTreeMap<i64, T>,
     /// When the oldest gap in `held` stops waiting for live delivery.
     due: Option<Instant>,
+    /// The store said it holds messages up to here (a node's sweep): owed even with none held.
+    hinted: Option<i64>,
 }
 
 impl<T> Default for Track<T> {
     fn default() -> Self {
-        Track { next: None, held: BTreeMap::new(), due: None }
+        Track { next: None, held: BTreeMap::new(), due: None, hinted: None }
     }
 }
 
@@ -155,8 +157,10 @@ impl<T> DeliveryOrder<T> {
             .filter(|(_, t)| t.due.is_some_and(|d| d <= now))
             .filter_map(|(c, t)| {
                 let next = t.next?;
-                let before = *t.held.keys().next()?;
-                Some(Gap { conversation: *c, after: next - 1, before })
+                let held = t.held.keys().next().copied();
+                let hinted = t.hinted.map(|h| h + 1);
+                let before = held.into_iter().chain(hinted).min()?;
+                (before > next).then_some(Gap { conversation: *c, after: next - 1, before })
             })
             .collect()
     }
@@ -183,7 +187,20 @@ impl<T> DeliveryOrder<T> {
         }
         track.due = None;
         track.release(&mut out);
+        if track.hinted.is_some_and(|h| track.next.is_some_and(|next| next > h)) {
+            track.hinted = None;
+        }
         out
+    }
+
+    /// The store holds messages of `conversation` up to `last_seq` (a node's sweep found them
+    /// never delivered live): if this socket owes any, they are due now.
+    pub fn hint(&mut self, conversation: ConversationId, last_seq: i64, now: Instant) {
+        let track = self.track(conversation);
+        if track.next.is_some_and(|next| next <= last_seq) {
+            track.hinted = Some(track.hinted.map_or(last_seq, |h| h.max(last_seq)));
+            track.due = Some(now);
+        }
     }
 
     /// The client says it holds everything up to `seq` (a resume): nothing up to there is owed.
@@ -283,6 +300,18 @@ mod tests {
         assert_eq!(o.live(ConversationId(9), 3, 3, now), vec![3]);
         o.unfollow(ConversationId(9));
         assert_eq!(o.live(ConversationId(9), 7, 7, now), vec![7], "no floor any more: taken as it comes");
+    }
+
+    #[test]
+    fn a_hint_makes_a_tail_gap_due_with_nothing_held() {
+        let (mut o, now) = (order(), Instant::now());
+        o.hint(C, 3, now);
+        assert!(o.due(now).is_empty(), "nothing owed up to 3");
+        o.hint(C, 6, now);
+        assert_eq!(o.due(now), vec![Gap { conversation: C, after: 4, before: 7 }]);
+        assert_eq!(o.filled(C, vec![(5, 5), (6, 6)]), vec![5, 6]);
+        assert!(o.due(now).is_empty());
+        assert_eq!(o.live(C, 7, 7, now), vec![7]);
     }
 
     #[test]

@@ -95,6 +95,13 @@ pub enum Event {
     UserDisconnected {
         user_id: UserId,
     },
+    /// Never published: a node tells its own sockets that Postgres holds messages of the
+    /// conversation up to `last_seq` that never came live (a node died between commit and
+    /// publish), so each socket that owes them reads them from the store.
+    SeqHint {
+        conversation_id: ConversationId,
+        last_seq: i64,
+    },
     /// A member asked every connected client of the conversation to report it is alive.
     HealthCheck {
         conversation_id: ConversationId,
@@ -118,6 +125,7 @@ impl Event {
             | Event::MemberRemoved { conversation_id, .. }
             | Event::MemberStateChanged { conversation_id, .. }
             | Event::ConversationDeleted { conversation_id }
+            | Event::SeqHint { conversation_id, .. }
             | Event::HealthCheck { conversation_id, .. } => Channel::Conversation(*conversation_id),
             Event::ConversationUpdated { conversation } => Channel::Conversation(conversation.id),
             Event::ConversationJoined { user_id, .. }

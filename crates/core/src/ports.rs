@@ -83,6 +83,8 @@ pub trait Store: Send + Sync + 'static {
     /// Each visible conversation with its `last_seq`, newest activity first (one cheap query).
     async fn last_seqs_of(&self, user: &UserId) -> CoreResult<Vec<(ConversationId, i64)>>;
     async fn member_ids(&self, conversation: ConversationId) -> CoreResult<Vec<UserId>>;
+    /// The `last_seq` of each of these conversations (one query, by primary key).
+    async fn last_seqs(&self, conversations: &[ConversationId]) -> CoreResult<Vec<(ConversationId, i64)>>;
     async fn set_title(&self, conversation: ConversationId, title: &str) -> CoreResult<Conversation>;
     /// Returns the users that were not members before.
     async fn add_members(&self, conversation: ConversationId, users: &[UserId]) -> CoreResult<Vec<UserId>>;

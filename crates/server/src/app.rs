@@ -1,5 +1,6 @@
 //! Building a node: migrate, connect, wire the service, bind. `Application::build` binds before
 //! it returns, so callers (tests included) know the port, and `CHATWIRE_BIND=...:0` works.
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -7,6 +8,7 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
+
 use chatwire_bus::broker::BrokerBus;
 use chatwire_bus::presence::PresenceSettings;
 use chatwire_bus::{Broker, Hub, LocalBroker, LocalPresence, RedisBroker, RedisPresence};
@@ -77,6 +79,9 @@ impl Application {
         let hub = Hub::start(broker.clone());
         let service = ChatService::new(store, Arc::new(BrokerBus(broker)), presence, settings.limits);
         tokio::spawn(sweep_presence(service.clone(), settings.presence_ttl));
+        if !settings.gap_sweep.is_zero() {
+            tokio::spawn(sweep_gaps(service.clone(), hub.clone(), settings.gap_sweep));
+        }
         let state = AppState {
             service,
             hub,
@@ -196,6 +201,40 @@ fn hostname() -> String {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "node".into())
+}
+
+/// Catches messages that were committed but never published (their node died in between) in
+/// conversations that then went quiet, where no later message would reveal the gap: each sweep
+/// reads the newest seq of every conversation with local sockets, and one that has not moved
+/// since the last sweep yet is above what this node delivered is hinted to its sockets, which
+/// read what they owe from Postgres. A conversation still busy is left to the next message.
+async fn sweep_gaps(service: ChatService, hub: Hub, every: std::time::Duration) {
+    let mut previous: HashMap<chatwire_core::ConversationId, i64> = HashMap::new();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let delivered = hub.conversations();
+        if delivered.is_empty() {
+            previous.clear();
+            continue;
+        }
+        let ids: Vec<_> = delivered.iter().map(|(c, _)| *c).collect();
+        let newest: HashMap<_, _> = match service.newest_seqs(&ids).await {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(err) => {
+                tracing::debug!(%err, "gap sweep failed");
+                continue;
+            }
+        };
+        for (conversation, seen) in delivered {
+            let Some(&last) = newest.get(&conversation) else { continue };
+            if last > seen && previous.get(&conversation) == Some(&last) {
+                tracing::info!(%conversation, last, seen, "messages that never came live; telling the sockets");
+                hub.hint(conversation, last);
+            }
+        }
+        previous = newest;
+    }
 }
 
 /// Every node sweeps now and then for nodes that died, so their users' contacts hear they left.

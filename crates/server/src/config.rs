@@ -71,6 +71,9 @@ pub struct Settings {
     pub workers: usize,
     /// Events a socket may have queued before it is closed as too slow.
     pub socket_queue: usize,
+    /// How often a node compares what it delivered with what Postgres holds, to catch messages
+    /// whose publish died with their node (`CHATWIRE_GAP_SWEEP_SECS`, 0: never).
+    pub gap_sweep: Duration,
     /// Sockets one user may have open on one node (`CHATWIRE_MAX_SOCKETS_PER_USER`).
     pub max_sockets_per_user: usize,
     /// How long a socket holds a message that arrived ahead of its predecessor before it reads
@@ -109,6 +112,7 @@ impl Settings {
             socket_queue: 1024,
             order_hold: Duration::from_millis(200),
             max_sockets_per_user: 32,
+            gap_sweep: Duration::from_secs(5),
             presence_ttl: Duration::from_secs(30),
             typing_ttl: Duration::from_secs(5),
             shutdown_timeout_secs: 10,
@@ -176,6 +180,7 @@ impl Settings {
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
         s.max_sockets_per_user = num("CHATWIRE_MAX_SOCKETS_PER_USER", s.max_sockets_per_user)?.max(1);
+        s.gap_sweep = Duration::from_secs(num("CHATWIRE_GAP_SWEEP_SECS", s.gap_sweep.as_secs())?);
         s.order_hold = Duration::from_millis(num("CHATWIRE_ORDER_HOLD_MS", s.order_hold.as_millis() as u64)?);
         s.presence_ttl = Duration::from_secs(num("CHATWIRE_PRESENCE_TTL_SECS", s.presence_ttl.as_secs())?.max(1));
         s.typing_ttl = Duration::from_secs(num("CHATWIRE_TYPING_TTL_SECS", s.typing_ttl.as_secs())?.max(1));

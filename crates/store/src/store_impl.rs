@@ -104,6 +104,9 @@ impl Store for PgStore {
         self.bounded(async { ok(conversations::create_group(&mut *self.conn().await?, creator, title, members).await) })
             .await
     }
+    async fn last_seqs(&self, ids: &[ConversationId]) -> CoreResult<Vec<(ConversationId, i64)>> {
+        self.bounded(async { ok(conversations::last_seqs(&mut *self.conn().await?, ids).await) }).await
+    }
     async fn conversation_by_legacy_uuid(&self, uuid: uuid::Uuid) -> CoreResult<Option<ConversationId>> {
         self.bounded(async { ok(conversations::by_legacy_uuid(&mut *self.conn().await?, uuid).await) }).await
     }

@@ -164,3 +164,41 @@ async fn a_retry_delivers_what_a_dead_node_stored_but_never_published() {
     let extra = bob_ws.drain(Duration::from_millis(400)).await;
     assert!(extra.iter().all(|f| f["type"] != "message_created"), "delivered twice: {extra:?}");
 }
+
+/// A node stored a message and died before publishing it, and the conversation then goes quiet:
+/// no later message reveals the gap, so each node's sweep (CHATWIRE_GAP_SWEEP_SECS) notices that
+/// Postgres holds more than it delivered and its sockets read what they owe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_message_that_was_never_published_arrives_by_the_sweep() {
+    let cluster = TestCluster::start_with(2, Some(chatwire_test_support::redis_url()), |s| {
+        s.gap_sweep = Duration::from_secs(1);
+    })
+    .await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let mut native = cluster.socket(1, &bob).await;
+    let mut dotted = WsClient::connect(&cluster.node(1).ws_url("/ws/chat/", &bob.token)).await.expect("dotted");
+    cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "one"})).await;
+    assert_eq!(native.expect_type("message_created").await["message"]["content"], "one");
+
+    let store = chatwire_store::PgStore::new(chatwire_store::connect_pool(&cluster.db.url, 2).expect("pool"));
+    let sender = store.get_user(&UserId::from_int(alice.id)).await.expect("user").expect("alice");
+    let msg = NewMessage { content: "the last word".into(), ..NewMessage::default() };
+    store
+        .insert_message(ConversationId(conv), Some(&sender), MessageKind::Text, &msg)
+        .await
+        .expect("insert")
+        .expect("member");
+    let started = std::time::Instant::now();
+
+    let got = collect(&mut native, "message_created", &["message", "content"], 1).await;
+    assert_eq!(got, vec!["the last word"], "native");
+    let got = collect(&mut dotted, "chat.message", &["message", "content"], 2).await;
+    assert_eq!(got, vec!["one", "the last word"], "dotted");
+    println!(
+        "drill tail-gap: the unpublished last message reached the sockets {:?} after it was stored",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let extra = native.drain(Duration::from_millis(1500)).await;
+    assert!(extra.iter().all(|f| f["type"] != "message_created"), "delivered twice: {extra:?}");
+}

@@ -201,6 +201,12 @@ impl ChatService {
         Ok((change, reactions, message))
     }
 
+    /// The newest seq of each of these conversations (a node's sweep for messages that never
+    /// came live).
+    pub async fn newest_seqs(&self, conversations: &[ConversationId]) -> CoreResult<Vec<(ConversationId, i64)>> {
+        self.store.last_seqs(conversations).await
+    }
+
     /// Each conversation the actor can see with its newest seq: where a socket starts owing.
     pub async fn last_seqs(&self, actor: &Actor) -> CoreResult<Vec<(ConversationId, i64)>> {
         self.store.last_seqs_of(actor.id()).await

@@ -499,6 +499,13 @@ impl SocketCore {
         {
             return Some(Close::Server(CloseWhy::Disconnected));
         }
+        if let Event::SeqHint { conversation_id, last_seq } = event.as_ref() {
+            // Only for this socket's bookkeeping: the fill, if anything is owed, runs from the loop.
+            if !self.left.contains(conversation_id) {
+                self.order.hint(*conversation_id, *last_seq, Instant::now());
+            }
+            return None;
+        }
         if !self.follow(&event).await {
             return None;
         }

@@ -341,6 +341,19 @@ fn dm_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a str, &'a str) {
     if a.as_str() < b.as_str() { (a.as_str(), b.as_str()) } else { (b.as_str(), a.as_str()) }
 }
 
+pub async fn last_seqs(
+    conn: &mut AsyncPgConnection,
+    ids: &[ConversationId],
+) -> Result<Vec<(ConversationId, i64)>, StoreError> {
+    let ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+    let rows: Vec<(i64, i64)> = conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .select((conversations::id, conversations::last_seq))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id, seq)| (ConversationId(id), seq)).collect())
+}
+
 /// The conversation a UUID named before ids became integers.
 pub async fn by_legacy_uuid(
     conn: &mut AsyncPgConnection,
