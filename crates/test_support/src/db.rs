@@ -112,6 +112,12 @@ impl TestDb {
         TestDb { name, url }
     }
 
+    /// A database the test runs itself (a private cluster, say): nothing is created, and it is
+    /// not dropped at the end (the test stops its server).
+    pub fn external(url: &str) -> TestDb {
+        TestDb { name: String::new(), url: url.to_owned() }
+    }
+
     /// Applies every pending migration; returns the versions applied.
     pub async fn migrate(&self) -> Vec<String> {
         chatwire_store::run_migrations(&self.url).await.expect("migrating")
@@ -121,6 +127,9 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
+        if name.is_empty() {
+            return;
+        }
         // Drop runs outside any async context we can rely on: use a throwaway runtime on a thread.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };

@@ -110,3 +110,69 @@ async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
     dotted.send(json!({"type": "chat.get_conversations"})).await;
     dotted.expect_type("chat.conversations").await;
 }
+
+/// Postgres itself frozen: a private cluster (the machine's binaries, on a free port) whose
+/// server processes are all SIGSTOPped under a node, then SIGCONTinued. Only the processes of
+/// the cluster this test started are signalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigstopped_postgres_is_bounded_and_recovers() {
+    use chatwire_server::embedded_pg::EmbeddedPg;
+    let dir = std::env::temp_dir().join(format!("chatwire-sigstop-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let (pg, url) = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || EmbeddedPg::start(&dir, port)
+    })
+    .await
+    .expect("join")
+    .expect("a private Postgres from the machine's binaries");
+    chatwire_store::run_migrations(&url).await.expect("migrate");
+    let db = chatwire_test_support::TestDb::external(&url);
+    let cluster =
+        TestCluster::start_through(db, Some(url.clone()), 1, None, |s| s.db_timeout = Duration::from_millis(1000))
+            .await;
+    let (alice, _bob, conv) = cluster.alice_and_bob().await;
+    let ready = || async {
+        cluster.http.get(format!("{}/readyz", cluster.node(0).http())).send().await.expect("readyz").status().as_u16()
+    };
+    assert_eq!(ready().await, 200);
+
+    // The postmaster and every backend of this cluster.
+    let pidfile = std::fs::read_to_string(dir.join("pg/postmaster.pid")).expect("postmaster.pid");
+    let postmaster = pidfile.lines().next().expect("pid").trim().to_owned();
+    let children = std::process::Command::new("pgrep").args(["-P", &postmaster]).output().expect("pgrep");
+    let mut pids: Vec<String> = String::from_utf8_lossy(&children.stdout).lines().map(str::to_owned).collect();
+    pids.push(postmaster);
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill").arg(sig).args(&pids).status().expect("kill");
+        assert!(status.success(), "kill {sig}");
+    };
+
+    signal("-STOP");
+    let started = Instant::now();
+    let send_path = format!("/api/v1/conversations/{conv}/messages");
+    let (a, b, c) = tokio::join!(
+        ready(),
+        cluster.get(0, &alice, "/api/v1/conversations"),
+        cluster.post(0, &alice, &send_path, json!({"content": "frozen"})),
+    );
+    let answered = started.elapsed();
+    signal("-CONT");
+    assert_eq!((a, b.0, c.0), (503, 503, 503), "{b:?} {c:?}");
+    assert!(answered < Duration::from_secs(4), "answered after {answered:?}");
+
+    let back = Instant::now();
+    let mut ok = false;
+    while back.elapsed() < Duration::from_secs(10) {
+        if ready().await == 200 && cluster.get(0, &alice, "/api/v1/conversations").await.0 == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("drill postgres-sigstop: answered 503 in {answered:?}; serving again {:?} after SIGCONT", back.elapsed());
+    assert!(ok, "not serving again 10 s after SIGCONT");
+    drop(cluster);
+    tokio::task::spawn_blocking(move || pg.stop()).await.expect("join");
+    let _ = std::fs::remove_dir_all(&dir);
+}
