@@ -29,6 +29,21 @@ pub fn redis_prefix() -> String {
     format!("t{}:", uuid::Uuid::new_v4().simple())
 }
 
+/// A private Postgres from the machine's binaries on a free port, in a fresh folder: its server,
+/// URL and folder (remove the folder after stopping the server).
+pub async fn private_postgres() -> (chatwire_server::embedded_pg::EmbeddedPg, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("chatwire-pg-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let (pg, url) = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || chatwire_server::embedded_pg::EmbeddedPg::start(&dir, port)
+    })
+    .await
+    .expect("join")
+    .expect("a private Postgres from the machine's binaries");
+    (pg, url, dir)
+}
+
 /// A user id no other user of this test process has: integers, as a stock Django project's.
 pub fn next_user_id() -> i64 {
     static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);

@@ -116,16 +116,7 @@ async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
 /// the cluster this test started are signalled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigstopped_postgres_is_bounded_and_recovers() {
-    use chatwire_server::embedded_pg::EmbeddedPg;
-    let dir = std::env::temp_dir().join(format!("chatwire-sigstop-{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let (pg, url) = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || EmbeddedPg::start(&dir, port)
-    })
-    .await
-    .expect("join")
-    .expect("a private Postgres from the machine's binaries");
+    let (pg, url, dir) = chatwire_test_support::private_postgres().await;
     chatwire_store::run_migrations(&url).await.expect("migrate");
     let db = chatwire_test_support::TestDb::external(&url);
     let cluster =

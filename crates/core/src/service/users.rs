@@ -36,11 +36,6 @@ impl ChatService {
         self.store.search_users(query, scope, actor.id(), limit).await
     }
 
-    /// Every conversation the actor may receive events from (active or pending).
-    pub async fn conversation_ids(&self, actor: &Actor) -> CoreResult<Vec<ConversationId>> {
-        self.store.conversation_ids_of(actor.id()).await
-    }
-
     /// Called by a socket when it opens, with the conversations it follows: presence, plus a
     /// `presence` event to those conversations the first time the user comes online anywhere.
     pub async fn connected(&self, actor: &Actor, conversations: &[ConversationId]) -> CoreResult<()> {

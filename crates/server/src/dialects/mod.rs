@@ -35,6 +35,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ws/chat/{id}", web::get().to(chat_id_socket));
 }
 
+/// The `Idempotency-Key` header of a send: a retry with the same key returns the original.
+pub(crate) fn idempotency_key(req: &HttpRequest) -> Option<String> {
+    req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The answer to a send, in every API: 201 for a new message, 200 for a retry's original.
+pub(crate) fn sent(created: bool) -> actix_web::HttpResponseBuilder {
+    if created { HttpResponse::Created() } else { HttpResponse::Ok() }
+}
+
 fn dialect_param(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;

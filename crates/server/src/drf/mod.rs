@@ -91,11 +91,6 @@ pub fn body_error(e: BodyError) -> Refusal {
     }
 }
 
-/// The `Idempotency-Key` header of a send: a retry with the same key returns the original.
-pub fn idempotency_key(req: &actix_web::HttpRequest) -> Option<String> {
-    req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
 /// The caller of a request with a bearer token, or DRF's 401.
 pub async fn caller(req: &actix_web::HttpRequest, state: &AppState) -> Result<Actor, Refusal> {
     auth::authenticate(state, auth::bearer(req)).await.map_err(|e| detail(&e))

@@ -79,9 +79,10 @@ pub(crate) struct Opened {
     /// The token's `exp` (seconds since the Unix epoch): the socket is closed then.
     pub token_expires_at: u64,
     pub sub: Subscription,
-    pub conversations: Vec<ConversationId>,
-    /// Each followed conversation's newest seq once the socket was subscribed: what is owed
-    /// live starts above it.
+    /// Each followed conversation with its newest seq when the socket started: what is owed live
+    /// starts above it. (A message committed between that read and the subscription, whose
+    /// publish came before it, is a gap like any other: filled when the next one arrives, or by
+    /// the node's sweep.)
     pub floors: Vec<(ConversationId, i64)>,
     pub room: Option<ConversationId>,
 }
@@ -104,24 +105,21 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     })?;
     let sub = state.hub.register(state.settings.socket_queue);
     sub.join(&[Channel::User(actor.id().clone())]).await.map_err(chatwire_core::CoreError::from)?;
-    let conversations = match room {
+    // One query gives both what the socket follows and where it starts owing.
+    let floors = match room {
         // A socket for one room follows only that room (and its user's own channel).
         Some(room) => {
             let view = state.service.conversation(&actor, room.id).await?;
             if room.kind.is_some_and(|kind| kind != view.conversation.kind) {
                 return Err(chatwire_core::CoreError::NotFound("room").into());
             }
-            vec![view.conversation.id]
+            vec![(view.conversation.id, view.conversation.last_seq)]
         }
-        None => state.service.conversation_ids(&actor).await?,
+        None => state.service.last_seqs(&actor).await?,
     };
-    let channels: Vec<Channel> = conversations.iter().copied().map(Channel::Conversation).collect();
+    let channels: Vec<Channel> = floors.iter().map(|(c, _)| Channel::Conversation(*c)).collect();
     sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
-    let mut floors = state.service.last_seqs(&actor).await?;
-    if let Some(room) = room {
-        floors.retain(|(c, _)| *c == room.id);
-    }
-    Ok(Opened { slot, actor, token_expires_at, sub, conversations, floors, room: room.map(|r| r.id) })
+    Ok(Opened { slot, actor, token_expires_at, sub, floors, room: room.map(|r| r.id) })
 }
 
 /// How long one write to a client may take before the client counts as gone.

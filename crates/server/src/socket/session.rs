@@ -221,7 +221,8 @@ pub(crate) async fn run<D: Dialect>(
     stream: AggregatedMessageStream,
     mut dialect: D,
 ) {
-    let Opened { slot: _slot, actor, token_expires_at, sub, conversations, floors, room } = opened;
+    let Opened { slot: _slot, actor, token_expires_at, sub, floors, room } = opened;
+    let conversations: Vec<ConversationId> = floors.iter().map(|(c, _)| *c).collect();
     let mut order = DeliveryOrder::new(state.settings.order_hold);
     order.follow_all(floors);
     let mut core = SocketCore {

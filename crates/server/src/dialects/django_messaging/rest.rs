@@ -242,10 +242,9 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String
     let actor = drf::caller(&req, &state).await?;
     let id: ConversationId = parse(&id)?;
     let Content { content } = body(&req, payload).await?;
-    let msg = NewMessage { content, client_key: drf::idempotency_key(&req), ..NewMessage::default() };
+    let msg = NewMessage { content, client_key: crate::dialects::idempotency_key(&req), ..NewMessage::default() };
     let sent = core(state.service.send_message_accepting(&actor, id, msg).await)?;
-    let mut resp = if sent.created { HttpResponse::Created() } else { HttpResponse::Ok() };
-    Ok(resp.json(message(&sent.message, None)))
+    Ok(crate::dialects::sent(sent.created).json(message(&sent.message, None)))
 }
 
 /// `POST /messages/api/chats/{id}/mark-as-read/`: `{"status": "success", "marked_count"}`.

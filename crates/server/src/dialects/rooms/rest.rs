@@ -206,10 +206,9 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, payload: web::Payloa
     let actor = drf::caller(&req, &state).await?;
     let Send { room, content } = body(&req, payload).await?;
     let view = load(&state, &actor, room).await?;
-    let msg = NewMessage { content, client_key: drf::idempotency_key(&req), ..NewMessage::default() };
+    let msg = NewMessage { content, client_key: crate::dialects::idempotency_key(&req), ..NewMessage::default() };
     let sent = core(state.service.send_message_accepting(&actor, room, msg).await)?;
-    let mut resp = if sent.created { HttpResponse::Created() } else { HttpResponse::Ok() };
-    Ok(resp.json(room_message(&view, &sent.message, true)))
+    Ok(crate::dialects::sent(sent.created).json(room_message(&view, &sent.message, true)))
 }
 
 /// `GET /api/v1.0/chat/stats/`.

@@ -124,10 +124,9 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String
     let actor = drf::caller(&req, &state).await?;
     let id = conversation_id(&state, &id).await?;
     let Content { content } = body(&req, payload).await?;
-    let msg = NewMessage { content, client_key: drf::idempotency_key(&req), ..NewMessage::default() };
+    let msg = NewMessage { content, client_key: crate::dialects::idempotency_key(&req), ..NewMessage::default() };
     let sent = core(state.service.send_message(&actor, id, msg).await)?;
-    let mut resp = if sent.created { HttpResponse::Created() } else { HttpResponse::Ok() };
-    Ok(resp.json(MessageOut::from(&sent.message)))
+    Ok(crate::dialects::sent(sent.created).json(MessageOut::from(&sent.message)))
 }
 
 #[derive(Deserialize)]

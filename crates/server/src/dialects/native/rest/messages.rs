@@ -56,11 +56,10 @@ pub async fn send(
     let msg = NewMessage {
         content: body.content,
         attachment: body.attachment,
-        client_key: body.client_key.or_else(|| crate::drf::idempotency_key(&req)),
+        client_key: body.client_key.or_else(|| crate::dialects::idempotency_key(&req)),
     };
     let sent = state.service.send_message(&actor, *id, msg).await?;
-    let mut resp = if sent.created { HttpResponse::Created() } else { HttpResponse::Ok() };
-    Ok(resp.json(sent.message))
+    Ok(crate::dialects::sent(sent.created).json(sent.message))
 }
 
 /// `GET /api/v1/messages/{id}`.
