@@ -37,7 +37,9 @@ impl Broker for LocalBroker {
     }
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
         if let Some(hub) = self.hub.get().and_then(Weak::upgrade) {
-            hub.dispatch(&event.channel().name(), Arc::new(event.clone()));
+            // Its JSON size, as the Redis broker charges it (this broker is for one node only).
+            let bytes = serde_json::to_vec(event).map_or(0, |json| json.len());
+            hub.dispatch(&event.channel().name(), Arc::new(event.clone()), bytes);
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The node-local registry of sockets per channel, with reference-counted broker subscriptions.
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::lock;
@@ -24,11 +24,39 @@ pub enum Outbound {
 
 pub type SessionId = u64;
 
+/// What a socket may have queued before it counts as too slow: events, and their bytes on the
+/// wire (a client that stops reading big messages is cut long before a thousand of them pile up).
+#[derive(Clone, Copy, Debug)]
+pub struct QueueLimits {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+/// An event in a socket's queue, with the bytes it was charged against the budget.
+struct Queued {
+    out: Outbound,
+    bytes: usize,
+}
+
 /// A socket's sending side, as the hub keeps it.
 #[derive(Clone)]
 struct SessionTx {
-    tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<Queued>,
     overflowed: Arc<SlowFlag>,
+    /// Bytes queued and not yet taken by the socket.
+    queued: Arc<AtomicUsize>,
+    budget: usize,
+}
+
+impl SessionTx {
+    /// Queues without waiting; a socket over its budget (events or bytes) is flagged slow.
+    fn offer(&self, out: Outbound, bytes: usize) {
+        let queued = self.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if queued > self.budget || self.tx.try_send(Queued { out, bytes }).is_err() {
+            self.queued.fetch_sub(bytes, Ordering::Relaxed);
+            self.overflowed.raise();
+        }
+    }
 }
 
 /// Set when a socket's queue overflowed: the socket must close and let its client resync.
@@ -90,12 +118,25 @@ pub struct Hub {
 /// One socket's registration: its id, its queue and its slow-consumer flag.
 pub struct Subscription {
     pub id: SessionId,
-    pub rx: mpsc::Receiver<Outbound>,
+    rx: mpsc::Receiver<Queued>,
+    queued: Arc<AtomicUsize>,
     pub slow: Arc<SlowFlag>,
     hub: Hub,
 }
 
 impl Subscription {
+    /// The next event for this socket; `None` once the hub is gone.
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let queued = self.rx.recv().await?;
+        self.queued.fetch_sub(queued.bytes, Ordering::Relaxed);
+        Some(queued.out)
+    }
+
+    /// Bytes queued for this socket and not yet taken.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     pub async fn join(&self, channels: &[Channel]) -> Result<(), BusError> {
         self.hub.join(self.id, channels).await
     }
@@ -131,14 +172,15 @@ impl Hub {
         &self.inner.broker
     }
 
-    /// Registers a socket with a queue of `capacity` events.
-    pub fn register(&self, capacity: usize) -> Subscription {
-        let (tx, rx) = mpsc::channel(capacity);
+    /// Registers a socket with a queue bounded by `limits`.
+    pub fn register(&self, limits: QueueLimits) -> Subscription {
+        let (tx, rx) = mpsc::channel(limits.events.max(1));
         let slow = Arc::new(SlowFlag::default());
+        let queued = Arc::new(AtomicUsize::new(0));
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let stx = SessionTx { tx, overflowed: slow.clone() };
+        let stx = SessionTx { tx, overflowed: slow.clone(), queued: queued.clone(), budget: limits.bytes };
         lock(&self.inner.sessions).insert(id, (stx, HashSet::new()));
-        Subscription { id, rx, slow, hub: self.clone() }
+        Subscription { id, rx, queued, slow, hub: self.clone() }
     }
 
     /// Adds the socket to channels; returns once the node receives all their events.
@@ -205,8 +247,9 @@ impl Hub {
 
     /// Tells the local sockets of `conversation` that the store holds messages up to `last_seq`.
     pub fn hint(&self, conversation: chatwire_core::ConversationId, last_seq: i64) {
+        // Never written to a client, so it costs no bytes.
         let event = Arc::new(Event::SeqHint { conversation_id: conversation, last_seq });
-        self.inner.dispatch(&Channel::Conversation(conversation).name(), event);
+        self.inner.dispatch(&Channel::Conversation(conversation).name(), event, 0);
     }
 
     /// Asks the sync task to subscribe everything again and tell every socket to resync.
@@ -231,9 +274,10 @@ impl HubInner {
         let _ = self.dirty.send(SyncCmd::ResubscribeAll);
     }
 
-    /// Hands an event to every local socket on `channel`. Never blocks: a socket whose queue is
-    /// full is flagged slow and will be closed, so one stalled client cannot hold up the others.
-    pub fn dispatch(&self, channel: &str, event: Arc<Event>) {
+    /// Hands an event to every local socket on `channel`, charging each `bytes` (its size on the
+    /// wire). Never blocks: a socket over its budget is flagged slow and will be closed, so one
+    /// stalled client cannot hold up the others.
+    pub fn dispatch(&self, channel: &str, event: Arc<Event>, bytes: usize) {
         let mut channels = lock(&self.channels);
         let Some(entry) = channels.get_mut(channel) else { return };
         match event.as_ref() {
@@ -242,17 +286,13 @@ impl HubInner {
             _ => {}
         }
         for stx in entry.sessions.values() {
-            if stx.tx.try_send(Outbound::Event(event.clone())).is_err() {
-                stx.overflowed.raise();
-            }
+            stx.offer(Outbound::Event(event.clone()), bytes);
         }
     }
 
     fn broadcast_resync(&self) {
         for (stx, _) in lock(&self.sessions).values() {
-            if stx.tx.try_send(Outbound::Resync).is_err() {
-                stx.overflowed.raise();
-            }
+            stx.offer(Outbound::Resync, 0);
         }
     }
 }

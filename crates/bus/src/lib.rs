@@ -14,7 +14,7 @@ pub mod redis_broker;
 
 pub use broker::{Broker, LocalBroker};
 pub use error::BusError;
-pub use hub::{Hub, Outbound, SessionId, Subscription};
+pub use hub::{Hub, Outbound, QueueLimits, SessionId, Subscription};
 pub use presence::{LocalPresence, RedisPresence};
 pub use redis_broker::RedisBroker;
 

@@ -227,10 +227,11 @@ async fn consume(broker: &Weak<RedisBroker>, stream: &mut PubSubStream) {
                 let Some(msg) = msg else { return };
                 let Some(b) = broker.upgrade() else { return };
                 let Some(name) = msg.get_channel_name().strip_prefix(b.prefix.as_str()) else { continue };
-                match serde_json::from_slice::<Event>(msg.get_payload_bytes()) {
+                let payload = msg.get_payload_bytes();
+                match serde_json::from_slice::<Event>(payload) {
                     Ok(event) => {
                         if let Some(hub) = b.hub() {
-                            hub.dispatch(name, Arc::new(event));
+                            hub.dispatch(name, Arc::new(event), payload.len());
                         }
                     }
                     Err(err) => tracing::warn!(%err, channel = name, "undecodable event on the bus"),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatwire_bus::{Broker, Hub, LocalBroker, Outbound, RedisBroker, Subscription};
+use chatwire_bus::{Broker, Hub, LocalBroker, Outbound, QueueLimits, RedisBroker, Subscription};
 use chatwire_core::model::User;
 use chatwire_core::{Channel, ConversationId, Event, UserId};
 
@@ -24,23 +24,28 @@ fn left(user: UserId) -> Event {
     Event::ConversationLeft { user_id: user, conversation_id: ConversationId(99) }
 }
 
+/// A queue of `events`, with bytes to spare.
+fn limits(events: usize) -> QueueLimits {
+    QueueLimits { events, bytes: 1 << 20 }
+}
+
 async fn next(sub: &mut Subscription) -> Option<Event> {
-    match tokio::time::timeout(Duration::from_millis(1500), sub.rx.recv()).await {
+    match tokio::time::timeout(Duration::from_millis(1500), sub.recv()).await {
         Ok(Some(Outbound::Event(e))) => Some((*e).clone()),
         _ => None,
     }
 }
 
 async fn nothing(sub: &mut Subscription) -> bool {
-    tokio::time::timeout(Duration::from_millis(300), sub.rx.recv()).await.is_err()
+    tokio::time::timeout(Duration::from_millis(300), sub.recv()).await.is_err()
 }
 
 /// `publisher` and `receiver` may be the same hub (one node) or two hubs on one Redis (two nodes).
 async fn fan_out_follows_joins_and_leaves(publisher: &Hub, receiver: &Hub) {
     let conv = ConversationId(1);
     let user = UserId::from_int(5);
-    let mut a = receiver.register(16);
-    let mut b = receiver.register(16);
+    let mut a = receiver.register(limits(16));
+    let mut b = receiver.register(limits(16));
     a.join(&[Channel::Conversation(conv)]).await.expect("join");
     b.join(&[Channel::Conversation(conv), Channel::User(user.clone())]).await.expect("join");
 
@@ -71,8 +76,8 @@ async fn fan_out_follows_joins_and_leaves(publisher: &Hub, receiver: &Hub) {
 
 async fn a_full_queue_marks_the_socket_slow_without_blocking_others(publisher: &Hub, receiver: &Hub) {
     let conv = ConversationId(2);
-    let stalled = receiver.register(2);
-    let mut healthy = receiver.register(16);
+    let stalled = receiver.register(limits(2));
+    let mut healthy = receiver.register(limits(16));
     stalled.join(&[Channel::Conversation(conv)]).await.expect("join");
     healthy.join(&[Channel::Conversation(conv)]).await.expect("join");
     for _ in 0..3 {
@@ -84,6 +89,24 @@ async fn a_full_queue_marks_the_socket_slow_without_blocking_others(publisher: &
     tokio::time::timeout(Duration::from_secs(2), stalled.slow.wait()).await.expect("flagged slow");
     assert!(stalled.slow.is_raised());
     assert!(!healthy.slow.is_raised());
+}
+
+async fn bytes_over_budget_mark_the_socket_slow_and_taking_frees_them(publisher: &Hub, receiver: &Hub) {
+    let conv = ConversationId(3);
+    let size = serde_json::to_vec(&typing(conv)).expect("json").len();
+    // Room for three events by count many times over, but for two by bytes.
+    let stalled = receiver.register(QueueLimits { events: 100, bytes: size * 2 + size / 2 });
+    let mut reading = receiver.register(QueueLimits { events: 100, bytes: size * 2 + size / 2 });
+    stalled.join(&[Channel::Conversation(conv)]).await.expect("join");
+    reading.join(&[Channel::Conversation(conv)]).await.expect("join");
+    for _ in 0..3 {
+        publisher.broker().publish(&typing(conv)).await.expect("publish");
+        assert!(next(&mut reading).await.is_some(), "a socket that reads stays within budget");
+        assert_eq!(reading.queued_bytes(), 0, "taking an event gives its bytes back");
+    }
+    tokio::time::timeout(Duration::from_secs(2), stalled.slow.wait()).await.expect("flagged slow by bytes");
+    assert_eq!(stalled.queued_bytes(), size * 2, "the refused event is not charged");
+    assert!(!reading.slow.is_raised());
 }
 
 fn local() -> Hub {
@@ -120,4 +143,16 @@ async fn local_slow_consumer() {
 async fn redis_slow_consumer() {
     let (a, b) = redis_pair().await;
     a_full_queue_marks_the_socket_slow_without_blocking_others(&a, &b).await;
+}
+
+#[tokio::test]
+async fn local_byte_budget() {
+    let hub = local();
+    bytes_over_budget_mark_the_socket_slow_and_taking_frees_them(&hub, &hub).await;
+}
+
+#[tokio::test]
+async fn redis_byte_budget() {
+    let (a, b) = redis_pair().await;
+    bytes_over_budget_mark_the_socket_slow_and_taking_frees_them(&a, &b).await;
 }

@@ -1,5 +1,6 @@
-//! Per-user send rate, per node: a flood from one user is refused before it reaches Postgres
-//! and never slows anyone else. Backed by `governor`'s keyed GCRA limiter.
+//! Rates per key, per node: a flood from one user (sends) or one address (handshakes) is refused
+//! before it costs anything and never slows anyone else. Backed by `governor`'s keyed GCRA limiter.
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -8,27 +9,30 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::ids::UserId;
 
-/// Sends per second per user (sustained) and the burst allowed on top; `None` turns it off.
-pub struct SendRate {
-    limiter: Option<DefaultKeyedRateLimiter<UserId>>,
+/// Events per second per key (sustained) and the burst allowed on top; a rate of 0 turns it off.
+pub struct KeyedRate<K: Hash + Eq + Clone> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
 }
 
-impl SendRate {
+/// Sends per user.
+pub type SendRate = KeyedRate<UserId>;
+
+impl<K: Hash + Eq + Clone> KeyedRate<K> {
     pub fn new(per_second: u32, burst: u32) -> Self {
         let limiter = NonZeroU32::new(per_second).map(|rate| {
             let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
-        SendRate { limiter }
+        KeyedRate { limiter }
     }
 
-    /// `Err(wait)` when `user` must wait that long before the next send.
-    pub fn check(&self, user: &UserId) -> Result<(), Duration> {
+    /// `Err(wait)` when `key` must wait that long before the next event.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
-        limiter.check_key(user).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// Forgets users whose bucket is full again, so the map holds only recent senders.
+    /// Forgets keys whose bucket is full again, so the map holds only recent ones.
     pub fn prune(&self) {
         if let Some(limiter) = &self.limiter {
             limiter.retain_recent();

@@ -14,6 +14,7 @@ use chatwire_bus::presence::PresenceSettings;
 use chatwire_bus::{Broker, Hub, LocalBroker, LocalPresence, RedisBroker, RedisPresence};
 use chatwire_core::ChatService;
 use chatwire_core::ports::{Presence, Store};
+use chatwire_core::rate::KeyedRate;
 use chatwire_store::PgStore;
 use futures_util::FutureExt;
 
@@ -78,7 +79,6 @@ impl Application {
         };
         let hub = Hub::start(broker.clone());
         let service = ChatService::new(store, Arc::new(BrokerBus(broker)), presence, settings.limits);
-        tokio::spawn(sweep_presence(service.clone(), settings.presence_ttl));
         if !settings.gap_sweep.is_zero() {
             tokio::spawn(sweep_gaps(service.clone(), hub.clone(), settings.gap_sweep));
         }
@@ -88,10 +88,12 @@ impl Application {
             verifier,
             known_users: Arc::new(KnownUsers::new(std::time::Duration::from_secs(60), 100_000)),
             sockets: Arc::new(crate::socket::SocketCounts::default()),
+            handshakes: Arc::new(KeyedRate::new(settings.handshake_rate, settings.handshake_burst)),
             settings: Arc::new(settings.clone()),
             node_id,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         };
+        tokio::spawn(sweep_presence(state.clone(), settings.presence_ttl));
 
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
@@ -238,13 +240,15 @@ async fn sweep_gaps(service: ChatService, hub: Hub, every: std::time::Duration) 
 }
 
 /// Every node sweeps now and then for nodes that died, so their users' contacts hear they left.
-async fn sweep_presence(service: ChatService, every: std::time::Duration) {
+/// Rate limiters forget the keys that went quiet on the same beat.
+async fn sweep_presence(state: AppState, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        if let Err(err) = service.sweep_presence().await {
+        if let Err(err) = state.service.sweep_presence().await {
             tracing::debug!(%err, "presence sweep failed");
         }
-        service.prune_rate_limits();
+        state.service.prune_rate_limits();
+        state.handshakes.prune();
     }
 }

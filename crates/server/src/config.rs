@@ -71,6 +71,19 @@ pub struct Settings {
     pub workers: usize,
     /// Events a socket may have queued before it is closed as too slow.
     pub socket_queue: usize,
+    /// Bytes (as sent on the wire) a socket may have queued before it is closed as too slow
+    /// (`CHATWIRE_SOCKET_QUEUE_BYTES`).
+    pub socket_queue_bytes: usize,
+    /// How long one write to a client may take before the client counts as gone, close frames
+    /// included (`CHATWIRE_WRITE_TIMEOUT_MS`).
+    pub write_timeout: Duration,
+    /// WebSocket handshakes per second per client IP, sustained, and the burst on top
+    /// (`CHATWIRE_HANDSHAKE_RATE`, 0: off; `CHATWIRE_HANDSHAKE_BURST`).
+    pub handshake_rate: u32,
+    pub handshake_burst: u32,
+    /// Peers whose `X-Forwarded-For` is believed (`CHATWIRE_TRUSTED_PROXIES`, comma-separated
+    /// CIDRs): a client's IP is the nearest address in it that is not one of them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How often a node compares what it delivered with what Postgres holds, to catch messages
     /// whose publish died with their node (`CHATWIRE_GAP_SWEEP_SECS`, 0: never).
     pub gap_sweep: Duration,
@@ -110,6 +123,11 @@ impl Settings {
             db_timeout: Duration::from_secs(5),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
+            socket_queue_bytes: 1 << 20,
+            write_timeout: Duration::from_secs(10),
+            handshake_rate: 50,
+            handshake_burst: 500,
+            trusted_proxies: DEFAULT_TRUSTED_PROXIES.iter().filter_map(|net| net.parse().ok()).collect(),
             order_hold: Duration::from_millis(200),
             max_sockets_per_user: 32,
             gap_sweep: Duration::from_secs(5),
@@ -179,6 +197,24 @@ impl Settings {
         s.db_timeout = Duration::from_millis(num("CHATWIRE_DB_TIMEOUT_MS", s.db_timeout.as_millis() as u64)?.max(100));
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
+        s.socket_queue_bytes = num("CHATWIRE_SOCKET_QUEUE_BYTES", s.socket_queue_bytes)?.max(1024);
+        s.write_timeout =
+            Duration::from_millis(num("CHATWIRE_WRITE_TIMEOUT_MS", s.write_timeout.as_millis() as u64)?.max(100));
+        s.handshake_rate = num("CHATWIRE_HANDSHAKE_RATE", s.handshake_rate)?;
+        s.handshake_burst = num("CHATWIRE_HANDSHAKE_BURST", s.handshake_burst)?;
+        if let Ok(list) = std::env::var("CHATWIRE_TRUSTED_PROXIES") {
+            s.trusted_proxies = list
+                .split(',')
+                .map(str::trim)
+                .filter(|net| !net.is_empty())
+                .map(|net| {
+                    net.parse().map_err(|e: ipnet::AddrParseError| ConfigError::Invalid {
+                        name: "CHATWIRE_TRUSTED_PROXIES",
+                        reason: format!("{net}: {e}"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
         s.max_sockets_per_user = num("CHATWIRE_MAX_SOCKETS_PER_USER", s.max_sockets_per_user)?.max(1);
         s.gap_sweep = Duration::from_secs(num("CHATWIRE_GAP_SWEEP_SECS", s.gap_sweep.as_secs())?);
         s.order_hold = Duration::from_millis(num("CHATWIRE_ORDER_HOLD_MS", s.order_hold.as_millis() as u64)?);
@@ -192,6 +228,11 @@ impl Settings {
         Ok(s)
     }
 }
+
+/// Loopback and the private ranges, where load balancers and ingress controllers live (the
+/// same default as Rails' `trusted_proxies`); an empty `CHATWIRE_TRUSTED_PROXIES` trusts none.
+const DEFAULT_TRUSTED_PROXIES: &[&str] =
+    &["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

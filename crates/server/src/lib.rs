@@ -2,6 +2,7 @@
 //!
 //! - [`app`]: build a node from [`config::Settings`] and run it.
 //! - [`auth`]: JWT verification and the REST extractor.
+//! - [`client_ip`]: a request's address, through trusted proxies.
 //! - [`dialects`]: one wing per API (native and the five documents): REST routes and socket.
 //! - [`socket`]: what every socket shares — handshake, subscription, the per-socket loop.
 //! - [`drf`]: errors, bodies and paging as Django REST framework does them.
@@ -9,6 +10,7 @@
 //! - [`embedded_pg`]: the private Postgres `chatwire serve` boots when no `DATABASE_URL` is set.
 pub mod app;
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod dialects;
 pub mod drf;

@@ -1,7 +1,9 @@
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chatwire_bus::Hub;
 use chatwire_core::ChatService;
+use chatwire_core::rate::KeyedRate;
 
 use crate::auth::{KnownUsers, Verifier};
 use crate::config::Settings;
@@ -15,6 +17,8 @@ pub struct AppState {
     pub known_users: Arc<KnownUsers>,
     /// Open sockets per user on this node (`CHATWIRE_MAX_SOCKETS_PER_USER`).
     pub sockets: Arc<crate::socket::SocketCounts>,
+    /// Handshakes per client IP on this node (`CHATWIRE_HANDSHAKE_RATE`).
+    pub handshakes: Arc<KeyedRate<IpAddr>>,
     pub settings: Arc<Settings>,
     /// Names this node in presence records and logs.
     pub node_id: String,

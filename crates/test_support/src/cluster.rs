@@ -145,6 +145,7 @@ impl TestCluster {
         s.typing_ttl = Duration::from_secs(2);
         // Drills send faster than a person types; the tests of the limit turn it back on.
         s.limits.send_rate = 0;
+        s.handshake_rate = 0;
         (self.tweak)(&mut s);
         s
     }

@@ -25,6 +25,21 @@ impl WsClient {
         Ok(WsClient { stream, closed: None, pings: 0 })
     }
 
+    /// A client whose kernel takes at most about `bytes` before the server's writes stall: what
+    /// a phone on a dead link or a client that stopped reading looks like to the server.
+    pub async fn connect_with_receive_buffer(
+        url: &str,
+        bytes: u32,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        let authority = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+        let addr: std::net::SocketAddr = authority.parse().expect("a test node's ip:port");
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(bytes)?;
+        let tcp = socket.connect(addr).await?;
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+        Ok(WsClient { stream, closed: None, pings: 0 })
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.stream.send(Message::text(frame.to_string())).await.expect("sending a frame");
     }

@@ -16,6 +16,7 @@ mod openapi;
 mod postgres_stall;
 mod redis_restart;
 mod resume;
+mod slow_clients;
 mod store;
 mod tokens;
 

@@ -9,10 +9,9 @@ mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chatwire_bus::Subscription;
+use chatwire_bus::{QueueLimits, Subscription};
 use chatwire_core::service::Actor;
 use chatwire_core::{Channel, ConversationId, UserId};
 
@@ -96,6 +95,10 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     if state.is_draining() {
         return Err(chatwire_core::CoreError::Unavailable("node is shutting down".into()).into());
     }
+    // Refused before the token is even read: a reconnect storm from one address costs nothing.
+    if let Some(ip) = crate::client_ip::client_ip(req, &state.settings.trusted_proxies) {
+        state.handshakes.check(&ip).map_err(|retry_after| chatwire_core::CoreError::RateLimited { retry_after })?;
+    }
     let token = auth::socket_token(req);
     let (actor, token_expires_at) = auth::authenticate_until(state, token.as_deref()).await?;
     let max = state.settings.max_sockets_per_user;
@@ -103,7 +106,9 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
         code: "too_many_sockets",
         message: format!("at most {max} open sockets per user on one node"),
     })?;
-    let sub = state.hub.register(state.settings.socket_queue);
+    let sub = state
+        .hub
+        .register(QueueLimits { events: state.settings.socket_queue, bytes: state.settings.socket_queue_bytes });
     sub.join(&[Channel::User(actor.id().clone())]).await.map_err(chatwire_core::CoreError::from)?;
     // One query gives both what the socket follows and where it starts owing.
     let floors = match room {
@@ -121,6 +126,3 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     sub.join(&channels).await.map_err(chatwire_core::CoreError::from)?;
     Ok(Opened { slot, actor, token_expires_at, sub, floors, room: room.map(|r| r.id) })
 }
-
-/// How long one write to a client may take before the client counts as gone.
-pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -22,7 +22,7 @@ use chatwire_core::{Channel, ConversationId, CoreError, Event};
 use chatwire_protocol::DecodeError;
 use futures_util::FutureExt;
 
-use super::{Opened, WRITE_TIMEOUT};
+use super::Opened;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -263,7 +263,7 @@ pub(crate) async fn run<D: Dialect>(
         }
     };
     // A client that stopped reading cannot hold the task (and its memory) with the close either.
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, core.session.close(reason)).await;
+    let _ = tokio::time::timeout(core.state.settings.write_timeout, core.session.close(reason)).await;
 }
 
 impl SocketCore {
@@ -278,6 +278,7 @@ impl SocketCore {
         let mut heartbeat = tokio::time::interval(interval);
         heartbeat.tick().await;
         let slow = self.sub.slow.clone();
+        let write_timeout = self.state.settings.write_timeout;
         let mut shutdown = self.state.shutdown.subscribe();
         let lifetime = Some(self.state.settings.connection_timeout_secs).filter(|s| *s > 0).map(Duration::from_secs);
         let expiry = tokio::time::sleep_until(self.token_expires);
@@ -314,7 +315,7 @@ impl SocketCore {
                             if !self.send(err).await { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if !written(tokio::time::timeout(WRITE_TIMEOUT, self.session.pong(&bytes)).await) { return Close::ClientGone; }
+                            if !written(tokio::time::timeout(write_timeout, self.session.pong(&bytes)).await) { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Pong(_))) => {}
                         Some(Ok(AggregatedMessage::Close(reason))) => return Close::Normal(reason),
@@ -325,7 +326,7 @@ impl SocketCore {
                         }
                     }
                 }
-                out = self.sub.rx.recv() => {
+                out = self.sub.recv() => {
                     let Some(out) = out else { return Close::ClientGone };
                     if let Some(close) = Box::pin(self.on_outbound(dialect, out)).await { return close; }
                 }
@@ -338,7 +339,7 @@ impl SocketCore {
                     if lifetime.is_some_and(|max| self.connected_at.elapsed() > max) {
                         return Close::Server(CloseWhy::ConnectionTimeout);
                     }
-                    if !written(tokio::time::timeout(WRITE_TIMEOUT, self.session.ping(b"")).await) { return Close::ClientGone; }
+                    if !written(tokio::time::timeout(write_timeout, self.session.ping(b"")).await) { return Close::ClientGone; }
                     if let Some(frame) = dialect.heartbeat(self)
                         && !self.send(frame).await { return Close::ClientGone; }
                 }
@@ -351,7 +352,9 @@ impl SocketCore {
     pub async fn send(&mut self, text: String) -> bool {
         let slow = self.sub.slow.clone();
         tokio::select! {
-            written = tokio::time::timeout(WRITE_TIMEOUT, self.session.text(text)) => matches!(written, Ok(Ok(()))),
+            written = tokio::time::timeout(self.state.settings.write_timeout, self.session.text(text)) => {
+                matches!(written, Ok(Ok(())))
+            }
             _ = slow.wait() => false,
         }
     }
@@ -574,6 +577,7 @@ impl SocketCore {
         // answer is never mistaken for a dead connection.
         let mut pinger = self.session.clone();
         let interval = Duration::from_secs(self.state.settings.heartbeat_interval_secs);
+        let write_timeout = self.state.settings.write_timeout;
         let result = {
             let handling = std::panic::AssertUnwindSafe(dialect.handle(self, frame)).catch_unwind();
             tokio::pin!(handling);
@@ -582,7 +586,7 @@ impl SocketCore {
                 tokio::select! {
                     result = &mut handling => break result,
                     _ = beat.tick() => {
-                        let _ = tokio::time::timeout(WRITE_TIMEOUT, pinger.ping(b"")).await;
+                        let _ = tokio::time::timeout(write_timeout, pinger.ping(b"")).await;
                     }
                 }
             }
