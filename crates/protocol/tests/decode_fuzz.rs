@@ -1,6 +1,6 @@
 //! Every dialect's decoder on hostile input: arbitrary text, arbitrary JSON, and documented
 //! frames with fields swapped for arbitrary values. None may panic; each answers a frame or a
-//! typed error. (A stable-toolchain stand-in for `cargo fuzz`, which needs nightly.)
+//! typed error. (The ordinary test run's share of what `crates/fuzz` does with cargo fuzz.)
 use chatwire_protocol::{dotted, native, rooms, spherespace, threads};
 use proptest::prelude::*;
 use serde_json::{Value, json};
