@@ -60,8 +60,13 @@ impl Application {
         let timeouts = chatwire_store::DbTimeouts { statement: settings.db_timeout, ..Default::default() };
         let pool = chatwire_store::connect_pool_with(&database_url, settings.db_pool_size, timeouts)?;
         // The client-side backstop sits just above the server-side timeouts, which answer first.
+        let writer = chatwire_store::WriterSettings {
+            lanes: settings.db_write_lanes,
+            max_batch: settings.db_max_batch,
+            ..Default::default()
+        };
         let store: Arc<dyn Store> =
-            Arc::new(PgStore::with_call_timeout(pool, settings.db_timeout + std::time::Duration::from_millis(500)));
+            Arc::new(PgStore::with_settings(pool, settings.db_timeout + std::time::Duration::from_millis(500), writer));
         let node_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let presence_settings = PresenceSettings { online_ttl: settings.presence_ttl, typing_ttl: settings.typing_ttl };
 

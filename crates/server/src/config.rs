@@ -65,6 +65,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub limits: Limits,
     pub db_pool_size: usize,
+    /// Sends are committed in batches, by this many lanes at once (`CHATWIRE_DB_WRITE_LANES`), at
+    /// most `CHATWIRE_DB_MAX_BATCH` per statement.
+    pub db_write_lanes: usize,
+    pub db_max_batch: usize,
     /// `CHATWIRE_DB_TIMEOUT_MS`: the longest one statement or lock wait may take, and how long a
     /// query may go unanswered before its connection is dropped.
     pub db_timeout: Duration,
@@ -120,6 +124,8 @@ impl Settings {
             data_dir: PathBuf::from(".chatwire"),
             limits,
             db_pool_size: 16,
+            db_write_lanes: 2,
+            db_max_batch: 256,
             db_timeout: Duration::from_secs(5),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
@@ -194,6 +200,8 @@ impl Settings {
         s.limits.send_rate = num("CHATWIRE_SEND_RATE", s.limits.send_rate)?;
         s.limits.send_burst = num("CHATWIRE_SEND_BURST", s.limits.send_burst)?;
         s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
+        s.db_write_lanes = num("CHATWIRE_DB_WRITE_LANES", s.db_write_lanes)?.clamp(1, 64);
+        s.db_max_batch = num("CHATWIRE_DB_MAX_BATCH", s.db_max_batch)?.clamp(1, 10_000);
         s.db_timeout = Duration::from_millis(num("CHATWIRE_DB_TIMEOUT_MS", s.db_timeout.as_millis() as u64)?.max(100));
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);

@@ -19,7 +19,7 @@ pub enum StoreError {
 
 /// Messages of errors that say "the database is not answering in time", not "the request is bad":
 /// a server shutting down, a statement or lock wait over its timeout, a connection gone.
-fn is_outage(message: &str) -> bool {
+pub(crate) fn is_outage(message: &str) -> bool {
     ["terminating connection", "statement timeout", "lock timeout", "connection closed", "timed out"]
         .iter()
         .any(|m| message.contains(m))

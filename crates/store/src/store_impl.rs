@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::pool::PgPool;
 use crate::queries::receipts::Watermark;
 use crate::queries::{conversations, messages, receipts, users};
+use crate::writer::{Writer, WriterSettings};
 
 /// [`Store`] on Postgres through a diesel-async pool.
 #[derive(Clone)]
@@ -22,15 +23,19 @@ pub struct PgStore {
     /// The longest one store call may take, connection wait included: the backstop for a query
     /// in flight on a link that stopped answering, which no server-side timeout can end.
     call_timeout: std::time::Duration,
+    /// Sends, committed in batches.
+    writer: Writer,
 }
 
 impl PgStore {
+    /// A store with default timeouts and writer lanes; starts the lanes on the current runtime.
     pub fn new(pool: PgPool) -> Self {
-        PgStore::with_call_timeout(pool, std::time::Duration::from_millis(5500))
+        PgStore::with_settings(pool, std::time::Duration::from_millis(5500), WriterSettings::default())
     }
 
-    pub fn with_call_timeout(pool: PgPool, call_timeout: std::time::Duration) -> Self {
-        PgStore { pool, call_timeout }
+    pub fn with_settings(pool: PgPool, call_timeout: std::time::Duration, writer: WriterSettings) -> Self {
+        let writer = Writer::start(pool.clone(), WriterSettings { timeout: call_timeout, ..writer });
+        PgStore { pool, call_timeout, writer }
     }
 
     async fn bounded<T>(&self, call: impl std::future::Future<Output = CoreResult<T>>) -> CoreResult<T> {
@@ -38,6 +43,11 @@ impl PgStore {
             Ok(result) => result,
             Err(_) => Err(CoreError::Unavailable("postgres did not answer in time".into())),
         }
+    }
+
+    /// Batches committed by the writer and the sends they carried.
+    pub fn write_stats(&self) -> &crate::writer::WriteStats {
+        self.writer.stats()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -176,10 +186,7 @@ impl Store for PgStore {
         kind: MessageKind,
         message: &NewMessage,
     ) -> CoreResult<Option<Sent>> {
-        self.bounded(async {
-            ok(messages::insert(&mut *self.conn().await?, conversation, sender, kind, message).await)
-        })
-        .await
+        self.bounded(async { self.writer.insert(conversation, sender, kind, message).await }).await
     }
     async fn get_message(&self, id: MessageId) -> CoreResult<Option<Message>> {
         self.bounded(async { ok(messages::get(&mut *self.conn().await?, id).await) }).await

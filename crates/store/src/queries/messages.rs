@@ -1,104 +1,44 @@
 use std::collections::HashMap;
 
-use diesel::dsl::exists;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::result::Error as DieselError;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use chatwire_core::model::{
-    MemberState, Message, MessageKind, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User,
-};
+use chatwire_core::model::{MemberState, Message, MessagePage, NewMessage, ReactionChange, ReactionGroup, Sent, User};
 use chatwire_core::{ConversationId, MessageId, UserId};
 
 use crate::error::StoreError;
 use crate::rows::{MessageRow, UserRow};
 use crate::schema::{conversations, members, messages, reactions, users};
 
-/// The hot path: one prepared statement reads the conversation's `last_seq` under a row lock
-/// (`FOR UPDATE`), inserts the message with the next seq, and a trigger writes that seq back
-/// (migration `seq_trigger`), so seqs are gapless and commit in order. The membership check
-/// rides in the same statement. A duplicate client key aborts it (no seq is burnt) and the
-/// original is returned instead.
-pub async fn insert(
+/// The message a used client key stands for, when it is the same message (a retry): answered as
+/// not created. Another message under the key is refused; `None` when the key was never used by
+/// this sender here (the send was refused for another reason: not a member).
+pub async fn original_for_key(
     conn: &mut AsyncPgConnection,
     conversation: ConversationId,
-    sender: Option<&User>,
-    kind: MessageKind,
+    sender: &User,
     msg: &NewMessage,
 ) -> Result<Option<Sent>, StoreError> {
-    let sender_id = sender.map(|s| s.id.as_str());
-    let att = msg.attachment.as_ref();
-    let is_member = exists(
-        members::table.filter(
-            members::conversation_id
-                .eq(conversation.0)
-                .and(members::user_id.nullable().eq(sender_id))
-                .and(members::state.eq(MemberState::Active.as_str())),
-        ),
-    );
-    let source = conversations::table
-        .filter(conversations::id.eq(conversation.0))
-        // A system message records a change already made (its sender may just have left).
-        .filter((kind == MessageKind::System).into_sql::<Bool>().or(is_member))
-        .select((
-            conversations::id,
-            conversations::last_seq + 1i64,
-            sender_id.into_sql::<Nullable<Text>>(),
-            kind.as_str().into_sql::<Text>(),
-            msg.content.as_str().into_sql::<Text>(),
-            att.map(|a| a.url.as_str()).into_sql::<Nullable<Text>>(),
-            att.map(|a| a.name.as_str()).into_sql::<Nullable<Text>>(),
-            att.map(|a| a.mime.as_str()).into_sql::<Nullable<Text>>(),
-            att.map(|a| a.size).into_sql::<Nullable<BigInt>>(),
-            msg.client_key.as_deref().into_sql::<Nullable<Text>>(),
-        ))
-        .for_update();
-    let inserted = diesel::insert_into(messages::table)
-        .values(source)
-        .into_columns((
-            messages::conversation_id,
-            messages::seq,
-            messages::sender_id,
-            messages::kind,
-            messages::content,
-            messages::attachment_url,
-            messages::attachment_name,
-            messages::attachment_mime,
-            messages::attachment_size,
-            messages::client_key,
-        ))
-        .returning(MessageRow::as_returning())
-        .get_result::<MessageRow>(conn)
+    let Some(key) = msg.client_key.as_deref() else { return Ok(None) };
+    let row: Option<MessageRow> = messages::table
+        .filter(messages::conversation_id.eq(conversation.0))
+        .filter(messages::sender_id.eq(sender.id.as_str()).and(messages::client_key.eq(key)))
+        .select(MessageRow::as_select())
+        .first(conn)
         .await
-        .optional();
-    match inserted {
-        Ok(Some(row)) => Ok(Some(Sent { message: row.into_message(sender.cloned())?, created: true })),
-        Ok(None) => Ok(None),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
-            if info.constraint_name() == Some("messages_sender_client_key") =>
-        {
-            let (Some(sender), Some(key)) = (sender, msg.client_key.as_deref()) else {
-                return Err(StoreError::Corrupt("client key conflict without a key".into()));
-            };
-            let row: MessageRow = messages::table
-                .filter(messages::conversation_id.eq(conversation.0))
-                .filter(messages::sender_id.eq(sender.id.as_str()).and(messages::client_key.eq(key)))
-                .select(MessageRow::as_select())
-                .first(conn)
-                .await?;
-            // A retry repeats its message; another message under the same key is a client bug
-            // that must not be answered as if it had been stored. (An original edited or deleted
-            // since cannot be compared, and is returned as it is.)
-            let untouched = row.edited_at.is_none() && row.deleted_at.is_none();
-            let same = row.content == msg.content && row.attachment_url.as_deref() == att.map(|a| a.url.as_str());
-            if untouched && !same {
-                return Err(StoreError::KeyReused);
-            }
-            Ok(Some(Sent { message: row.into_message(Some(sender.clone()))?, created: false }))
-        }
-        Err(e) => Err(e.into()),
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    // A retry repeats its message; another message under the same key is a client bug that must
+    // not be answered as if it had been stored. (An original edited or deleted since cannot be
+    // compared, and is returned as it is.)
+    let untouched = row.edited_at.is_none() && row.deleted_at.is_none();
+    let same =
+        row.content == msg.content && row.attachment_url.as_deref() == msg.attachment.as_ref().map(|a| a.url.as_str());
+    if untouched && !same {
+        return Err(StoreError::KeyReused);
     }
+    Ok(Some(Sent { message: row.into_message(Some(sender.clone()))?, created: false }))
 }
 
 type MessageWithSender = (MessageRow, Option<UserRow>);
