@@ -1,4 +1,8 @@
-//! Redis pub/sub between nodes: one publish pool and one subscriber connection per node.
+//! Redis pub/sub between nodes: one publish connection and one subscriber connection per node.
+//!
+//! Publishes share one multiplexed connection (redis' `ConnectionManager`, which reconnects by
+//! itself): concurrent publishes are pipelined on it, in the order they are issued, with no
+//! checkout or health-check round trip per message.
 //!
 //! The subscriber connection is split: a reader task consumes messages and hands them to the
 //! hub; the sink subscribes and unsubscribes. When the reader sees the connection end (or a
@@ -24,6 +28,7 @@ use crate::hub::HubInner;
 
 pub struct RedisBroker {
     client: redis::Client,
+    publisher: redis::aio::ConnectionManager,
     pool: deadpool_redis::Pool,
     /// Prepended to every channel name, so tests (or tenants) can share one Redis.
     prefix: String,
@@ -42,10 +47,16 @@ const RETRY_CAPACITY: usize = 10_000;
 impl RedisBroker {
     /// Sets up the publish pool and the subscriber connection; fails only on a malformed URL.
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBroker>, BusError> {
-        let client = redis::Client::open(url)?;
+        let client = client(url)?;
         let pool = crate::presence::redis_pool(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let publisher = client.get_connection_manager_lazy(config)?;
         let broker = Arc::new(RedisBroker {
             client,
+            publisher,
             pool,
             prefix: prefix.to_owned(),
             sink: Arc::new(Mutex::new(None)),
@@ -90,8 +101,8 @@ impl RedisBroker {
     }
 
     async fn publish_now(&self, channel: &str, payload: &[u8]) -> Result<(), BusError> {
-        let mut conn = self.pool.get().await?;
-        let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut *conn).await?;
+        let mut conn = self.publisher.clone();
+        let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -109,6 +120,13 @@ impl RedisBroker {
     pub fn pending_publishes(&self) -> usize {
         crate::lock(&self.retry).len()
     }
+}
+
+/// A client whose connections send each command at once (no Nagle delay on small frames).
+fn client(url: &str) -> Result<redis::Client, BusError> {
+    use redis::IntoConnectionInfo;
+    let info = url.into_connection_info()?.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    Ok(redis::Client::open(info)?)
 }
 
 /// Publishes what failed, oldest first, as soon as Redis answers.

@@ -125,7 +125,9 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Duration::from_secs(args.timeout);
     let mut receivers = Vec::new();
     for (_, tb, _) in &pairs {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, args.protocol, tb)).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, args.protocol, tb), None, true)
+                .await?;
         let (expected, delivery) = (args.messages, args.protocol.delivery_type());
         receivers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(expected);
@@ -146,7 +148,9 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut senders = Vec::new();
     for (ta, _, conv) in &pairs {
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url(&args.send_node, args.protocol, ta)).await?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(ws_url(&args.send_node, args.protocol, ta), None, true)
+                .await?;
         let (conv, n, window, protocol) = (*conv, args.messages, args.window, args.protocol);
         senders.push(tokio::spawn(async move {
             let (mut tx, mut rx) = ws.split();
@@ -216,7 +220,9 @@ async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
     let mut sockets = Vec::with_capacity(n);
     for i in 0..n {
         let token = token(&args.secret, uuid::Uuid::new_v4(), &format!("lg_idle{i}"))?;
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&args.recv_node, Protocol::Native, &token)).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, Protocol::Native, &token), None, true)
+                .await?;
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) if t.contains("\"hello\"") => sockets.push(ws),
             other => bail!("socket {i}: no hello ({other:?})"),

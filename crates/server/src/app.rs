@@ -130,6 +130,10 @@ impl Application {
                 }))
         })
         .workers(settings.workers)
+        // Frames are small and latency is the point: no Nagle delay on client sockets.
+        .tcp_nodelay(true)
+        // A node that restarts takes back thousands of reconnecting sockets at once.
+        .backlog(4096)
         .disable_signals()
         .shutdown_timeout(settings.shutdown_timeout_secs)
         .bind(settings.bind)
