@@ -41,6 +41,17 @@ struct Args {
     /// Which socket protocol the clients speak.
     #[arg(long, value_enum, default_value_t = Protocol::Native)]
     protocol: Protocol,
+    /// How each pair's conversation is made: over chatwire's native REST API, or with the dotted
+    /// socket's `chat.start_conversation` (which any server of the dotted document answers: the
+    /// peers in `../shared/peers` too).
+    #[arg(long, value_enum, default_value_t = Setup::Rest)]
+    setup: Setup,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Setup {
+    Rest,
+    Socket,
 }
 
 /// The socket protocols the load generator speaks.
@@ -107,6 +118,11 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.pairs {
         let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         let (ta, tb) = (token(&args.secret, a, &format!("lg_s{i}"))?, token(&args.secret, b, &format!("lg_r{i}"))?);
+        if args.setup == Setup::Socket {
+            let conv = start_over_socket(&args, &ta, &tb, b).await.with_context(|| format!("pair {i}"))?;
+            pairs.push((ta, tb, conv));
+            continue;
+        }
         http.get(format!("{}/api/v1/users/me", args.recv_node)).bearer_auth(&tb).send().await?.error_for_status()?;
         let dm: Value = http
             .post(format!("{}/api/v1/conversations/dm", args.send_node))
@@ -212,6 +228,34 @@ async fn main() -> anyhow::Result<()> {
         bail!("lost {} messages", total - latencies.len());
     }
     Ok(())
+}
+
+/// Makes a DM with the dotted socket's `chat.start_conversation`; the receiver connects once
+/// first, so a server that learns users from their tokens knows it.
+async fn start_over_socket(args: &Args, sender: &str, receiver: &str, receiver_id: uuid::Uuid) -> anyhow::Result<i64> {
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, Protocol::Dotted, receiver), None, true)
+            .await?;
+    let _ = ws.close(None).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(ws_url(&args.send_node, Protocol::Dotted, sender), None, true)
+            .await?;
+    let start = json!({"type": "chat.start_conversation", "receiver_id": receiver_id});
+    ws.send(Message::text(start.to_string())).await?;
+    loop {
+        let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await else {
+            bail!("no chat.conversation_started");
+        };
+        let Message::Text(text) = msg else { continue };
+        let v: Value = serde_json::from_str(&text).unwrap_or_default();
+        if v["type"] == "chat.conversation_started" {
+            let _ = ws.close(None).await;
+            return v["conversation"]["id"].as_i64().context("conversation id");
+        }
+        if v["type"] == "chat.error" {
+            bail!("chat.start_conversation refused: {text}");
+        }
+    }
 }
 
 /// Opens `n` sockets, each as its own user, waits for every `hello`, holds, closes.
