@@ -75,6 +75,9 @@ pub struct Settings {
     pub workers: usize,
     /// Events a socket may have queued before it is closed as too slow.
     pub socket_queue: usize,
+    /// Sends one socket may have in flight at once (`CHATWIRE_SOCKET_PIPELINE`); past it the
+    /// socket reads no more frames until one is answered, so TCP pushes back on the client.
+    pub socket_pipeline: usize,
     /// Bytes (as sent on the wire) a socket may have queued before it is closed as too slow
     /// (`CHATWIRE_SOCKET_QUEUE_BYTES`).
     pub socket_queue_bytes: usize,
@@ -129,6 +132,7 @@ impl Settings {
             db_timeout: Duration::from_secs(5),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
+            socket_pipeline: 32,
             socket_queue_bytes: 1 << 20,
             write_timeout: Duration::from_secs(10),
             handshake_rate: 50,
@@ -205,6 +209,7 @@ impl Settings {
         s.db_timeout = Duration::from_millis(num("CHATWIRE_DB_TIMEOUT_MS", s.db_timeout.as_millis() as u64)?.max(100));
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);
+        s.socket_pipeline = num("CHATWIRE_SOCKET_PIPELINE", s.socket_pipeline)?.clamp(1, 1024);
         s.socket_queue_bytes = num("CHATWIRE_SOCKET_QUEUE_BYTES", s.socket_queue_bytes)?.max(1024);
         s.write_timeout =
             Duration::from_millis(num("CHATWIRE_WRITE_TIMEOUT_MS", s.write_timeout.as_millis() as u64)?.max(100));

@@ -202,3 +202,54 @@ async fn a_tail_message_that_was_never_published_arrives_by_the_sweep() {
     let extra = native.drain(Duration::from_millis(1500)).await;
     assert!(extra.iter().all(|f| f["type"] != "message_created"), "delivered twice: {extra:?}");
 }
+
+/// A socket keeps many sends in flight (they share the node's batches), yet its replies come in
+/// the order of its frames, its own messages never come back to it live, a frame after the sends
+/// is answered after all of them, and the user's other device and the other member get every
+/// message once, in order: native and dotted both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_sends_answer_in_order_and_are_never_echoed_twice() {
+    let cluster = TestCluster::start(2).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let mut phone = cluster.socket(0, &alice).await;
+    let mut other_member = cluster.socket(1, &bob).await;
+    let mut native = cluster.socket(0, &alice).await;
+    let n = 50;
+    for i in 0..n {
+        native
+            .send(json!({"type": "send", "ref": format!("r{i}"), "conversation_id": conv, "content": format!("n{i}")}))
+            .await;
+    }
+    native.send(json!({"type": "ping", "ref": "after"})).await;
+    let mut refs = Vec::new();
+    let mut seqs = Vec::new();
+    loop {
+        let frame = native.recv().await;
+        match frame["type"].as_str() {
+            Some("ack") => {
+                refs.push(frame["ref"].as_str().expect("ref").to_owned());
+                seqs.push(frame["message"]["seq"].as_i64().expect("seq"));
+            }
+            Some("pong") => break,
+            Some("message_created") => panic!("the sender got its own message live: {frame}"),
+            _ => {}
+        }
+    }
+    assert_eq!(refs, (0..n).map(|i| format!("r{i}")).collect::<Vec<_>>(), "acks in frame order, before the pong");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "one gapless run of seqs: {seqs:?}");
+    let expected: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+    assert_eq!(collect(&mut phone, "message_created", &["message", "content"], n).await, expected);
+    assert_eq!(collect(&mut other_member, "message_created", &["message", "content"], n).await, expected);
+    assert!(native.drain(Duration::from_millis(300)).await.iter().all(|f| f["type"] != "message_created"));
+
+    let mut dotted = WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await.expect("dotted");
+    for i in 0..n {
+        dotted.send(json!({"type": "chat.message", "conversation_id": conv, "content": format!("d{i}")})).await;
+    }
+    let echoes = collect(&mut dotted, "chat.message", &["message", "content"], n).await;
+    assert_eq!(echoes, (0..n).map(|i| format!("d{i}")).collect::<Vec<_>>(), "each echo once, in order");
+    let late = dotted.drain(Duration::from_millis(300)).await;
+    assert!(late.iter().all(|f| f["type"] != "chat.message"), "no second echo: {late:?}");
+    let expected: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    assert_eq!(collect(&mut other_member, "message_created", &["message", "content"], n).await, expected);
+}

@@ -19,7 +19,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(crate) use session::{CloseWhy, Dialect, Resync, Room, SocketCore, SocketError};
+pub(crate) use session::{CloseWhy, Dialect, Resync, Room, SocketCore, SocketError, Submit};
 
 /// Authenticates, subscribes, upgrades, and runs the socket loop with `dialect`.
 pub(crate) async fn upgrade<D: Dialect + 'static>(

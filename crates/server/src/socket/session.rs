@@ -6,7 +6,9 @@
 //! [`SocketCore::send_message`] is never echoed twice on the sending socket; errors reach the
 //! dialect typed ([`SocketError`]), as do close reasons ([`CloseWhy`]); and a dialect with no way
 //! to say "you may have missed events" has its socket closed for a reconnect ([`Resync`]).
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,8 @@ use chatwire_core::seen::SeenSeqs;
 use chatwire_core::service::{Actor, Requests};
 use chatwire_core::{Channel, ConversationId, CoreError, Event};
 use chatwire_protocol::DecodeError;
-use futures_util::FutureExt;
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
 
 use super::Opened;
 use crate::error::ApiError;
@@ -125,9 +128,31 @@ pub(crate) struct Room {
     pub kind: Option<ConversationKind>,
 }
 
+/// A send a dialect hands to the shared loop instead of handling it itself, so several of one
+/// socket's sends are in flight at once (they meet in the node's group commit). Replies still
+/// go out in the order the frames came.
+pub(crate) struct Submit<R> {
+    pub conversation: ConversationId,
+    pub message: NewMessage,
+    pub requests: Requests,
+    /// What the reply needs besides the stored message (the client's `ref`, say).
+    pub reply: R,
+}
+
 /// What one dialect adds to the shared loop.
 pub(crate) trait Dialect {
     type Frame;
+    /// See [`Submit::reply`]; `()` for a dialect that submits nothing.
+    type SendReply: 'static;
+
+    /// A plain send becomes a [`Submit`]; every other frame comes back for [`Dialect::handle`].
+    fn submit(&self, frame: Self::Frame) -> Result<Submit<Self::SendReply>, Self::Frame> {
+        Err(frame)
+    }
+    /// The reply to a submitted send, once it is stored.
+    fn sent(&self, _reply: Self::SendReply, _sent: &Sent) -> Option<String> {
+        None
+    }
 
     /// The one conversation this socket is about, for dialects with a socket per room.
     fn room(&self) -> Option<Room> {
@@ -176,6 +201,17 @@ enum Close {
     Server(CloseWhy),
 }
 
+/// A submitted send, answered.
+struct Done<R> {
+    reference: Option<String>,
+    frame_type: &'static str,
+    conversation: ConversationId,
+    reply: R,
+    result: Result<Sent, SocketError>,
+}
+
+type InFlight<R> = FuturesOrdered<Pin<Box<dyn Future<Output = Done<R>>>>>;
+
 /// The state every socket has, whatever its dialect.
 pub(crate) struct SocketCore {
     pub state: Arc<AppState>,
@@ -193,6 +229,10 @@ pub(crate) struct SocketCore {
     pending_close: Option<Close>,
     /// Conversations the user left while this socket was open: their queued events are dropped.
     left: HashSet<ConversationId>,
+    /// Submitted sends not yet answered, per conversation; events of those conversations wait in
+    /// `deferred` until they are, so a live copy of a send never overtakes its reply.
+    sending: HashMap<ConversationId, usize>,
+    deferred: VecDeque<Outbound>,
     last_heard: Instant,
     pub connected_at: Instant,
     /// When the client last sent anything (for status reports).
@@ -237,6 +277,8 @@ pub(crate) async fn run<D: Dialect>(
         token_exp: token_expires_at,
         seen: SeenSeqs::default(),
         left: HashSet::new(),
+        sending: HashMap::new(),
+        deferred: VecDeque::new(),
         last_heard: Instant::now(),
         connected_at: Instant::now(),
         last_activity: Utc::now(),
@@ -283,6 +325,8 @@ impl SocketCore {
         let lifetime = Some(self.state.settings.connection_timeout_secs).filter(|s| *s > 0).map(Duration::from_secs);
         let expiry = tokio::time::sleep_until(self.token_expires);
         tokio::pin!(expiry);
+        let pipeline = self.state.settings.socket_pipeline;
+        let mut in_flight: InFlight<D::SendReply> = FuturesOrdered::new();
         loop {
             if expiry.deadline() != self.token_expires {
                 expiry.as_mut().reset(self.token_expires);
@@ -300,7 +344,10 @@ impl SocketCore {
                         if let Err(close) = Box::pin(self.fill(dialect, gap)).await { return close; }
                     }
                 }
-                msg = stream.recv() => {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    if !self.complete(dialect, done).await { return Close::ClientGone; }
+                }
+                msg = stream.recv(), if in_flight.len() < pipeline => {
                     self.last_heard = Instant::now();
                     self.last_activity = Utc::now();
                     match msg {
@@ -308,7 +355,7 @@ impl SocketCore {
                         Some(Ok(AggregatedMessage::Text(text))) => {
                             // Boxed: a frame's handling is deep (service, store); an idle socket's
                             // future should not carry that state all its life.
-                            if !Box::pin(self.on_text(dialect, &text)).await { return Close::ClientGone; }
+                            if !Box::pin(self.on_text(dialect, &text, &mut in_flight)).await { return Close::ClientGone; }
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             let err = dialect.error(None, None, &SocketError::Binary);
@@ -328,6 +375,13 @@ impl SocketCore {
                 }
                 out = self.sub.recv() => {
                     let Some(out) = out else { return Close::ClientGone };
+                    if self.waits_for_a_reply(&out) {
+                        if self.deferred.len() >= self.state.settings.socket_queue {
+                            return Close::Server(CloseWhy::SlowConsumer);
+                        }
+                        self.deferred.push_back(out);
+                        continue;
+                    }
                     if let Some(close) = Box::pin(self.on_outbound(dialect, out)).await { return close; }
                 }
                 _ = slow.wait() => return Close::Server(CloseWhy::SlowConsumer),
@@ -388,6 +442,13 @@ impl SocketCore {
         requests: Requests,
     ) -> Result<Sent, CoreError> {
         let sent = self.state.service.send(&self.actor, conversation, message, requests).await?;
+        self.own(dialect, &sent).await;
+        Ok(sent)
+    }
+
+    /// Books this socket's own stored send: what it owed before it is written first, and its live
+    /// copy is dropped when it comes.
+    async fn own<D: Dialect>(&mut self, dialect: &mut D, sent: &Sent) {
         let (conversation, seq) = (sent.message.conversation_id, sent.message.seq);
         if let Err(gap) = self.order.own(conversation, seq) {
             if let Err(close) = Box::pin(self.fill(dialect, gap)).await {
@@ -396,7 +457,81 @@ impl SocketCore {
             let _ = self.order.own(conversation, seq);
         }
         self.seen.first_time(conversation, seq);
-        Ok(sent)
+    }
+
+    /// Starts a submitted send without waiting for it.
+    fn start_send<R: 'static>(
+        &mut self,
+        in_flight: &mut InFlight<R>,
+        submit: Submit<R>,
+        reference: Option<String>,
+        frame_type: &'static str,
+    ) {
+        let Submit { conversation, message, requests, reply } = submit;
+        *self.sending.entry(conversation).or_default() += 1;
+        let (service, actor) = (self.state.service.clone(), self.actor.clone());
+        in_flight.push_back(Box::pin(async move {
+            let sending = std::panic::AssertUnwindSafe(service.send(&actor, conversation, message, requests));
+            let result = match sending.catch_unwind().await {
+                Ok(result) => result.map_err(SocketError::Core),
+                Err(_) => Err(SocketError::Panic),
+            };
+            Done { reference, frame_type, conversation, reply, result }
+        }));
+    }
+
+    /// Writes a submitted send's reply; then, once nothing of its conversation is in flight, the
+    /// events that waited for it. False only when the client is gone.
+    async fn complete<D: Dialect>(&mut self, dialect: &mut D, done: Done<D::SendReply>) -> bool {
+        let Done { reference, frame_type, conversation, reply, result } = done;
+        let frame = match result {
+            Ok(sent) => {
+                self.own(dialect, &sent).await;
+                dialect.sent(reply, &sent)
+            }
+            Err(e) => {
+                if let SocketError::Core(CoreError::Internal(detail) | CoreError::Unavailable(detail)) = &e {
+                    tracing::error!(%detail, frame_type, "socket send failed");
+                }
+                Some(dialect.error(reference.as_deref(), Some(frame_type), &e))
+            }
+        };
+        if let Some(frame) = frame
+            && !self.send(frame).await
+        {
+            return false;
+        }
+        let idle = match self.sending.get_mut(&conversation) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                self.sending.remove(&conversation);
+                true
+            }
+        };
+        if idle && !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            let (ready, waiting): (VecDeque<Outbound>, VecDeque<Outbound>) =
+                deferred.into_iter().partition(|out| !self.waits_for_a_reply(out));
+            self.deferred = waiting;
+            for out in ready {
+                if let Some(close) = Box::pin(self.on_outbound(dialect, out)).await {
+                    self.pending_close.get_or_insert(close);
+                    break;
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether an event must wait: a send of this socket to its conversation is in flight.
+    fn waits_for_a_reply(&self, out: &Outbound) -> bool {
+        match out {
+            Outbound::Event(event) => event.conversation_id().is_some_and(|c| self.sending.contains_key(&c)),
+            Outbound::Resync => false,
+        }
     }
 
     /// Writes the messages of a gap, read from the store, then the held ones they unblocked. A
@@ -561,8 +696,15 @@ impl SocketCore {
         !event.conversation_id().is_some_and(|id| self.left.contains(&id))
     }
 
-    /// Handles one client frame; false only when the client is gone.
-    async fn on_text<D: Dialect>(&mut self, dialect: &mut D, text: &str) -> bool {
+    /// Handles one client frame; false only when the client is gone. A send is started and left
+    /// in flight; any other frame first waits for the sends before it, so it sees them done (a
+    /// `read` after a `send` covers it).
+    async fn on_text<D: Dialect>(
+        &mut self,
+        dialect: &mut D,
+        text: &str,
+        in_flight: &mut InFlight<D::SendReply>,
+    ) -> bool {
         let frame = match dialect.decode(text) {
             Ok(f) => f,
             Err(e) => {
@@ -572,6 +714,18 @@ impl SocketCore {
             }
         };
         let (reference, frame_type) = D::describe(&frame);
+        let frame = match dialect.submit(frame) {
+            Ok(submit) => {
+                self.start_send(in_flight, submit, reference, frame_type);
+                return true;
+            }
+            Err(frame) => frame,
+        };
+        while let Some(done) = in_flight.next().await {
+            if !self.complete(dialect, done).await {
+                return false;
+            }
+        }
         // A panic in one frame's handling must not take the socket (or the worker) down with it.
         // While the frame waits (on Postgres, say), the client still gets its pings, so a slow
         // answer is never mistaken for a dead connection.

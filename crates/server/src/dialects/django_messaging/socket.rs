@@ -14,6 +14,7 @@ pub(crate) enum NoFrame {}
 
 impl Dialect for DjangoMessaging {
     type Frame = NoFrame;
+    type SendReply = ();
 
     fn decode(&self, text: &str) -> Result<NoFrame, DecodeError> {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;

@@ -1,13 +1,13 @@
 //! The `dotted` dialect on `/ws/chat/` (specs/002): every call is a `chat.*` frame on the socket,
 //! plus `chat.delivered` that its real client's later versions send.
-use chatwire_core::model::{NewMessage, SearchScope};
+use chatwire_core::model::{NewMessage, SearchScope, Sent};
 use chatwire_core::ports::ListFilter;
 use chatwire_core::service::Requests;
 use chatwire_core::{CoreError, Event};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::dotted::{self, ClientFrame, MessageOut, ServerFrame, UserRef};
 
-use crate::socket::{Dialect, SocketCore, SocketError};
+use crate::socket::{Dialect, SocketCore, SocketError, Submit};
 
 /// `chat.search_user` results.
 const SEARCH_LIMIT: i64 = 20;
@@ -16,6 +16,24 @@ pub(crate) struct Dotted;
 
 impl Dialect for Dotted {
     type Frame = ClientFrame;
+    type SendReply = ();
+
+    fn submit(&self, frame: ClientFrame) -> Result<Submit<()>, ClientFrame> {
+        match frame {
+            ClientFrame::Message { conversation_id, content } => Ok(Submit {
+                conversation: conversation_id,
+                message: NewMessage { content, ..NewMessage::default() },
+                requests: Requests::ReplyAccepts,
+                reply: (),
+            }),
+            other => Err(other),
+        }
+    }
+
+    /// The document's "echo": the sender gets the broadcast frame once, now.
+    fn sent(&self, _: (), sent: &Sent) -> Option<String> {
+        Some(dotted::encode(&ServerFrame::Message { message: MessageOut::from(&sent.message) }))
+    }
 
     fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
         dotted::decode(text)
@@ -29,12 +47,8 @@ impl Dialect for Dotted {
         let svc = &core.state.service;
         let actor = &core.actor;
         let reply = match frame {
-            ClientFrame::Message { conversation_id, content } => {
-                // The document's "echo": the sender gets the broadcast frame once, now.
-                let msg = NewMessage { content, ..NewMessage::default() };
-                let sent = core.send_message(self, conversation_id, msg, Requests::ReplyAccepts).await?;
-                ServerFrame::Message { message: MessageOut::from(&sent.message) }
-            }
+            // The loop takes sends through `submit`, so they never come here.
+            ClientFrame::Message { .. } => return Err(CoreError::Internal("a send reached handle".into())),
             ClientFrame::Typing { receiver_id, is_typing } => {
                 let conversation = svc.dm_with(actor, receiver_id).await?;
                 svc.typing(actor, conversation, is_typing).await?;

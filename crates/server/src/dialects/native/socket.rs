@@ -1,16 +1,35 @@
 //! The native dialect on `/ws/v1`: domain events as they are, acks, resume.
-use chatwire_core::model::{MessagePage, NewMessage};
+use chatwire_core::model::{MessagePage, NewMessage, Sent};
 use chatwire_core::service::{Requests, SyncCursor};
 use chatwire_core::{CoreError, Event};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::native::{self, ClientFrame, ResumedConversation, SessionFrame};
 
-use crate::socket::{Dialect, Resync, SocketCore, SocketError};
+use crate::socket::{Dialect, Resync, SocketCore, SocketError, Submit};
 
 pub(crate) struct Native;
 
 impl Dialect for Native {
     type Frame = ClientFrame;
+    /// The client's `ref` and key, echoed on the `ack`.
+    type SendReply = (Option<String>, Option<String>);
+
+    fn submit(&self, frame: ClientFrame) -> Result<Submit<Self::SendReply>, ClientFrame> {
+        match frame {
+            ClientFrame::Send { reference, conversation_id, content, client_key, attachment } => Ok(Submit {
+                conversation: conversation_id,
+                message: NewMessage { content, attachment, client_key: client_key.clone() },
+                requests: Requests::MustAccept,
+                reply: (reference, client_key),
+            }),
+            other => Err(other),
+        }
+    }
+
+    fn sent(&self, (reference, client_key): Self::SendReply, sent: &Sent) -> Option<String> {
+        let ack = SessionFrame::Ack { reference, client_key, message: sent.message.clone(), duplicate: !sent.created };
+        Some(native::encode(&ack))
+    }
 
     fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
         native::decode(text)
@@ -37,11 +56,8 @@ impl Dialect for Native {
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
         let svc = &core.state.service;
         let reply = match frame {
-            ClientFrame::Send { reference, conversation_id, content, client_key, attachment } => {
-                let msg = NewMessage { content, attachment, client_key: client_key.clone() };
-                let sent = core.send_message(self, conversation_id, msg, Requests::MustAccept).await?;
-                SessionFrame::Ack { reference, client_key, message: sent.message, duplicate: !sent.created }
-            }
+            // The loop takes sends through `submit`, so they never come here.
+            ClientFrame::Send { .. } => return Err(CoreError::Internal("a send reached handle".into())),
             ClientFrame::Typing { reference, conversation_id, is_typing } => {
                 svc.typing(&core.actor, conversation_id, is_typing).await?;
                 SessionFrame::Ok { reference, frame_type: "typing".into() }

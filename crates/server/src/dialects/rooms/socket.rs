@@ -119,6 +119,7 @@ impl Rooms {
 
 impl Dialect for Rooms {
     type Frame = ClientFrame;
+    type SendReply = ();
 
     fn room(&self) -> Option<Room> {
         // Rooms are DMs: a group's id is refused like a room that does not exist.

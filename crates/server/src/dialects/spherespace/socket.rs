@@ -24,6 +24,7 @@ pub(crate) async fn conversation(core: &SocketCore, id: IdRef) -> Result<Convers
 
 impl Dialect for Spherespace {
     type Frame = ClientFrame;
+    type SendReply = ();
 
     fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
         spherespace::decode(text)

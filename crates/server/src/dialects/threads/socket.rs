@@ -32,6 +32,7 @@ impl Threads {
 
 impl Dialect for Threads {
     type Frame = ClientFrame;
+    type SendReply = ();
 
     fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
         threads::decode(text)
