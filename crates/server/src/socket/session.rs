@@ -150,7 +150,7 @@ pub(crate) trait Dialect {
         Err(frame)
     }
     /// The reply to a submitted send, once it is stored.
-    fn sent(&self, _reply: Self::SendReply, _sent: &Sent) -> Option<String> {
+    fn sent(&mut self, _reply: Self::SendReply, _sent: &Sent) -> Option<String> {
         None
     }
 

@@ -31,7 +31,7 @@ impl Dialect for Dotted {
     }
 
     /// The document's "echo": the sender gets the broadcast frame once, now.
-    fn sent(&self, _: (), sent: &Sent) -> Option<String> {
+    fn sent(&mut self, _: (), sent: &Sent) -> Option<String> {
         Some(dotted::encode(&ServerFrame::Message { message: MessageOut::from(&sent.message) }))
     }
 

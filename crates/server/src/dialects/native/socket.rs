@@ -26,7 +26,7 @@ impl Dialect for Native {
         }
     }
 
-    fn sent(&self, (reference, client_key): Self::SendReply, sent: &Sent) -> Option<String> {
+    fn sent(&mut self, (reference, client_key): Self::SendReply, sent: &Sent) -> Option<String> {
         let ack = SessionFrame::Ack { reference, client_key, message: sent.message.clone(), duplicate: !sent.created };
         Some(native::encode(&ack))
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chatwire_core::model::{ConversationKind, ConversationView, Message, NewMessage};
+use chatwire_core::model::{ConversationKind, ConversationView, Message, NewMessage, Sent};
 use chatwire_core::service::Requests;
 use chatwire_core::{ConversationId, CoreError, Event, MessageId, UserId};
 use chatwire_protocol::DecodeError;
@@ -13,7 +13,7 @@ use chatwire_protocol::rooms::{self, ClientFrame, LiveMessage, ServerFrame, Stat
 use chrono::Utc;
 
 use crate::error::ApiError;
-use crate::socket::{CloseWhy, Dialect, Room, SocketCore, SocketError};
+use crate::socket::{CloseWhy, Dialect, Room, SocketCore, SocketError, Submit};
 use crate::state::AppState;
 
 /// How many of the user's own recent messages a socket loads at start to follow their status.
@@ -90,21 +90,15 @@ impl Rooms {
         }
     }
 
-    /// Sends a message to the room; a `temp_id` is the idempotency key, so a retried send returns
-    /// the original.
-    async fn send(
-        &mut self,
-        core: &mut SocketCore,
-        content: String,
-        temp_id: Option<String>,
-    ) -> Result<ServerFrame, CoreError> {
-        let msg = NewMessage { content, client_key: temp_id.clone(), ..NewMessage::default() };
-        let sent = core.send_message(self, self.room, msg, Requests::ReplyAccepts).await?;
-        self.track(sent.message.seq, sent.message.id.0, Status::Sent);
-        Ok(ServerFrame::Message {
-            delivery_id: delivery_id(&sent.message),
-            message: LiveMessage::new(&sent.message, temp_id),
-        })
+    /// A message to the room; a `temp_id` is the idempotency key, so a retried send returns the
+    /// original.
+    fn to_room(&self, content: String, temp_id: Option<String>) -> Submit<Option<String>> {
+        Submit {
+            conversation: self.room,
+            message: NewMessage { content, client_key: temp_id.clone(), ..NewMessage::default() },
+            requests: Requests::ReplyAccepts,
+            reply: temp_id,
+        }
     }
 
     /// The seq of a message named by a receipt, which must be in this room.
@@ -119,7 +113,25 @@ impl Rooms {
 
 impl Dialect for Rooms {
     type Frame = ClientFrame;
-    type SendReply = ();
+    /// The client's `temp_id`, echoed on the message.
+    type SendReply = Option<String>;
+
+    fn submit(&self, frame: ClientFrame) -> Result<Submit<Option<String>>, ClientFrame> {
+        match frame {
+            ClientFrame::Message { content, temp_id } => Ok(self.to_room(content, temp_id)),
+            ClientFrame::ChatMessage { message } => Ok(self.to_room(message, None)),
+            other => Err(other),
+        }
+    }
+
+    fn sent(&mut self, temp_id: Option<String>, sent: &Sent) -> Option<String> {
+        self.track(sent.message.seq, sent.message.id.0, Status::Sent);
+        let frame = ServerFrame::Message {
+            delivery_id: delivery_id(&sent.message),
+            message: LiveMessage::new(&sent.message, temp_id),
+        };
+        Some(rooms::encode(&frame))
+    }
 
     fn room(&self) -> Option<Room> {
         // Rooms are DMs: a group's id is refused like a room that does not exist.
@@ -137,8 +149,10 @@ impl Dialect for Rooms {
     async fn handle(&mut self, core: &mut SocketCore, frame: ClientFrame) -> Result<Option<String>, CoreError> {
         let room = self.room;
         let reply = match frame {
-            ClientFrame::Message { content, temp_id } => self.send(core, content, temp_id).await?,
-            ClientFrame::ChatMessage { message } => self.send(core, message, None).await?,
+            // The loop takes sends through `submit`, so they never come here.
+            ClientFrame::Message { .. } | ClientFrame::ChatMessage { .. } => {
+                return Err(CoreError::Internal("a send reached handle".into()));
+            }
             ClientFrame::TypingOn {} | ClientFrame::TypingOff {} | ClientFrame::Typing { .. } => {
                 let on = matches!(frame, ClientFrame::TypingOn {} | ClientFrame::Typing { is_typing: true });
                 core.state.service.typing(&core.actor, room, on).await?;
