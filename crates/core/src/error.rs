@@ -19,6 +19,10 @@ pub enum CoreError {
     /// Over a per-user limit; the client may try again after `retry_after`.
     #[error("too many requests: try again in {} ms", retry_after.as_millis())]
     RateLimited { retry_after: std::time::Duration },
+    /// The node is past what it can write in time: refused at once, rather than queued until
+    /// every sender waits; try again after `retry_after`.
+    #[error("the server is over capacity: try again in {} ms", retry_after.as_millis())]
+    Overloaded { retry_after: std::time::Duration },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -26,6 +30,14 @@ pub enum CoreError {
 impl CoreError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         CoreError::Invalid { field, message: message.into() }
+    }
+
+    /// How long the client should wait before trying again, for refusals that say.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            CoreError::RateLimited { retry_after } | CoreError::Overloaded { retry_after } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// A stable snake_case code, the same in every dialect that shows one.
@@ -38,6 +50,7 @@ impl CoreError {
             CoreError::Conflict(_) => "conflict",
             CoreError::Unavailable(_) => "unavailable",
             CoreError::RateLimited { .. } => "rate_limited",
+            CoreError::Overloaded { .. } => "overloaded",
             CoreError::Internal(_) => "internal",
         }
     }

@@ -30,6 +30,11 @@ struct Args {
     messages: usize,
     #[arg(long, default_value_t = 32)]
     window: usize,
+    /// Open loop: all senders together send this many messages per second on a fixed schedule,
+    /// whatever the answers (`--window` is then ignored). Latency counts from the scheduled time,
+    /// so a server that stalls the senders is not flattered. Refusals (`overloaded`) are counted.
+    #[arg(long)]
+    rate: Option<f64>,
     #[arg(long, default_value_t = 120)]
     timeout: u64,
     /// Instead of sending: open this many idle sockets on `--recv-node` (one user each), hold
@@ -140,15 +145,23 @@ async fn main() -> anyhow::Result<()> {
     let total = args.pairs * args.messages;
     let deadline = Duration::from_secs(args.timeout);
     let mut receivers = Vec::new();
+    let mut expectations = Vec::new();
     for (_, tb, _) in &pairs {
         let (mut ws, _) =
             tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, args.protocol, tb), None, true)
                 .await?;
-        let (expected, delivery) = (args.messages, args.protocol.delivery_type());
+        let delivery = args.protocol.delivery_type();
+        // How many this receiver should get: every send until its sender says how many were stored.
+        let (expect_tx, mut expect) = tokio::sync::watch::channel(args.messages);
+        expectations.push(expect_tx);
         receivers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(expected);
-            while latencies.len() < expected {
-                let Ok(Some(Ok(msg))) = tokio::time::timeout(deadline, ws.next()).await else { break };
+            let mut latencies = Vec::with_capacity(*expect.borrow());
+            while latencies.len() < *expect.borrow_and_update() {
+                let next = tokio::select! {
+                    next = tokio::time::timeout(deadline, ws.next()) => next,
+                    _ = expect.changed() => continue,
+                };
+                let Ok(Some(Ok(msg))) = next else { break };
                 let Message::Text(text) = msg else { continue };
                 let v: Value = serde_json::from_str(&text).unwrap_or_default();
                 if v["type"] == delivery {
@@ -168,34 +181,47 @@ async fn main() -> anyhow::Result<()> {
             tokio_tungstenite::connect_async_with_config(ws_url(&args.send_node, args.protocol, ta), None, true)
                 .await?;
         let (conv, n, window, protocol) = (*conv, args.messages, args.window, args.protocol);
+        if let Some(rate) = args.rate {
+            let every = Duration::from_secs_f64(args.pairs as f64 / rate);
+            senders.push(tokio::spawn(open_loop(ws, protocol, conv, n, every, deadline)));
+            continue;
+        }
         senders.push(tokio::spawn(async move {
             let (mut tx, mut rx) = ws.split();
             let mut in_flight = 0usize;
             let mut sent = 0usize;
-            let mut acked = 0usize;
-            while acked < n {
+            let (mut acked, mut refused) = (0usize, 0usize);
+            while acked + refused < n {
                 while sent < n && in_flight < window {
                     let frame = protocol.send_frame(conv, now_micros().to_string());
                     if tx.send(Message::text(frame.to_string())).await.is_err() {
-                        return acked;
+                        return Answers { acked, refused };
                     }
                     sent += 1;
                     in_flight += 1;
                 }
-                let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(deadline, rx.next()).await else {
-                    return acked;
+                let Ok(Some(Ok(msg))) = tokio::time::timeout(deadline, rx.next()).await else {
+                    return Answers { acked, refused };
                 };
+                let Message::Text(text) = msg else { continue };
                 if protocol.is_answer(&text) {
                     in_flight -= 1;
-                    acked += 1;
+                    if is_refusal(&text) {
+                        refused += 1;
+                    } else {
+                        acked += 1;
+                    }
                 }
             }
-            acked
+            Answers { acked, refused }
         }));
     }
-    let mut acked = 0;
-    for s in senders {
-        acked += s.await?;
+    let (mut acked, mut refused) = (0, 0);
+    for (s, expect) in senders.into_iter().zip(&expectations) {
+        let answers = s.await?;
+        acked += answers.acked;
+        refused += answers.refused;
+        let _ = expect.send(answers.acked);
     }
     let mut latencies = Vec::with_capacity(total);
     for r in receivers {
@@ -209,25 +235,83 @@ async fn main() -> anyhow::Result<()> {
             .copied()
             .unwrap_or(0)
     };
+    let offered = args.rate.map_or_else(|| format!("window={}", args.window), |r| format!("open loop at {r:.0}/s"));
     println!(
-        "protocol={:?} pairs={} messages/pair={} window={} acked={} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
+        "protocol={:?} pairs={} messages/pair={} {offered} acked={} refused={refused} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
         args.protocol,
         args.pairs,
         args.messages,
-        args.window,
         acked,
         latencies.len(),
-        total,
+        acked,
         elapsed,
         latencies.len() as f64 / elapsed,
         pct(0.50) as f64 / 1000.0,
         pct(0.99) as f64 / 1000.0,
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
     );
-    if latencies.len() < total {
-        bail!("lost {} messages", total - latencies.len());
+    if latencies.len() < acked {
+        bail!("lost {} acknowledged messages", acked - latencies.len());
+    }
+    if acked + refused < total {
+        bail!("{} sends were never answered", total - acked - refused);
     }
     Ok(())
+}
+
+/// An error frame in either protocol (the send was refused: `overloaded`, say).
+fn is_refusal(text: &str) -> bool {
+    text.contains("\"type\":\"error\"") || text.contains("\"type\":\"chat.error\"")
+}
+
+/// What one sender's sends got back.
+struct Answers {
+    acked: usize,
+    refused: usize,
+}
+
+/// Sends `n` frames one `every` apart, on schedule whatever comes back; counts the answers.
+async fn open_loop(
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    protocol: Protocol,
+    conv: i64,
+    n: usize,
+    every: Duration,
+    deadline: Duration,
+) -> Answers {
+    let (mut tx, mut rx) = ws.split();
+    let writer = tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        let epoch = now_micros();
+        for i in 0..n {
+            let due = start + every * i as u32;
+            tokio::time::sleep_until(due).await;
+            // The scheduled time, not the time the write got through.
+            let scheduled = epoch + (every * i as u32).as_micros() as u64;
+            let frame = protocol.send_frame(conv, scheduled.to_string());
+            if tx.send(Message::text(frame.to_string())).await.is_err() {
+                return;
+            }
+        }
+        // Keep the sink (and so the socket) open until the reader is done.
+        std::future::pending::<()>().await;
+    });
+    let (mut acked, mut refused) = (0, 0);
+    while acked + refused < n {
+        let Ok(Some(Ok(msg))) = tokio::time::timeout(deadline, rx.next()).await else { break };
+        // Pings are answered by the library; only text frames carry answers.
+        let Message::Text(text) = msg else { continue };
+        if !protocol.is_answer(&text) {
+            continue;
+        }
+        if is_refusal(&text) {
+            refused += 1;
+        } else {
+            acked += 1;
+        }
+    }
+    writer.abort();
+    Answers { acked, refused }
 }
 
 /// Makes a DM with the dotted socket's `chat.start_conversation`; the receiver connects once

@@ -63,6 +63,7 @@ impl Application {
         let writer = chatwire_store::WriterSettings {
             lanes: settings.db_write_lanes,
             max_batch: settings.db_max_batch,
+            queue: settings.db_write_queue,
             ..Default::default()
         };
         let store: Arc<dyn Store> =

@@ -69,6 +69,8 @@ pub struct Settings {
     /// most `CHATWIRE_DB_MAX_BATCH` per statement.
     pub db_write_lanes: usize,
     pub db_max_batch: usize,
+    /// Sends that may wait per lane before more are refused as overloaded (`CHATWIRE_DB_WRITE_QUEUE`).
+    pub db_write_queue: usize,
     /// `CHATWIRE_DB_TIMEOUT_MS`: the longest one statement or lock wait may take, and how long a
     /// query may go unanswered before its connection is dropped.
     pub db_timeout: Duration,
@@ -129,6 +131,7 @@ impl Settings {
             db_pool_size: 16,
             db_write_lanes: 2,
             db_max_batch: 256,
+            db_write_queue: 4096,
             db_timeout: Duration::from_secs(5),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             socket_queue: 1024,
@@ -206,6 +209,7 @@ impl Settings {
         s.db_pool_size = num("CHATWIRE_DB_POOL_SIZE", s.db_pool_size)?;
         s.db_write_lanes = num("CHATWIRE_DB_WRITE_LANES", s.db_write_lanes)?.clamp(1, 64);
         s.db_max_batch = num("CHATWIRE_DB_MAX_BATCH", s.db_max_batch)?.clamp(1, 10_000);
+        s.db_write_queue = num("CHATWIRE_DB_WRITE_QUEUE", s.db_write_queue)?.max(1);
         s.db_timeout = Duration::from_millis(num("CHATWIRE_DB_TIMEOUT_MS", s.db_timeout.as_millis() as u64)?.max(100));
         s.workers = num("CHATWIRE_WORKERS", s.workers)?.max(1);
         s.socket_queue = num("CHATWIRE_SOCKET_QUEUE", s.socket_queue)?.max(1);

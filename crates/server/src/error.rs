@@ -43,6 +43,14 @@ impl ApiError {
         }
     }
 
+    /// How long the client should wait (`Retry-After`), for refusals that say.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ApiError::Core(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
     pub fn body(&self) -> ErrorBody {
         let message = match self {
             // Internal details stay in the log.
@@ -63,6 +71,7 @@ impl ResponseError for ApiError {
                 CoreError::Conflict(_) => StatusCode::CONFLICT,
                 CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 CoreError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                CoreError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
@@ -76,8 +85,8 @@ impl ResponseError for ApiError {
             tracing::error!(%detail, "request failed");
         }
         let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::Core(CoreError::RateLimited { retry_after }) = self {
-            resp.insert_header(("Retry-After", crate::drf::retry_after_secs(*retry_after).to_string()));
+        if let Some(wait) = self.retry_after() {
+            resp.insert_header(("Retry-After", crate::drf::retry_after_secs(wait).to_string()));
         }
         resp.json(self.body())
     }

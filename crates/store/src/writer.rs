@@ -36,13 +36,16 @@ pub struct WriterSettings {
     pub lanes: usize,
     /// The most sends one statement carries.
     pub max_batch: usize,
+    /// Sends that may wait per lane; past it a send is refused as overloaded
+    /// (`CHATWIRE_DB_WRITE_QUEUE`).
+    pub queue: usize,
     /// How long a batch may take before its senders are told the database is unavailable.
     pub timeout: Duration,
 }
 
 impl Default for WriterSettings {
     fn default() -> Self {
-        WriterSettings { lanes: 2, max_batch: 256, timeout: Duration::from_millis(5500) }
+        WriterSettings { lanes: 2, max_batch: 256, queue: 4096, timeout: Duration::from_millis(5500) }
     }
 }
 
@@ -57,6 +60,8 @@ pub(crate) struct Writer {
 pub struct WriteStats {
     pub batches: AtomicU64,
     pub sends: AtomicU64,
+    /// Sends refused because their lane was full.
+    pub refused: AtomicU64,
 }
 
 impl Writer {
@@ -65,7 +70,7 @@ impl Writer {
         let stats = Arc::new(WriteStats::default());
         let lanes = (0..settings.lanes.max(1))
             .map(|_| {
-                let (tx, rx) = mpsc::channel(settings.max_batch.max(1) * 4);
+                let (tx, rx) = mpsc::channel(settings.queue.max(1));
                 tokio::spawn(lane(pool.clone(), rx, settings, stats.clone()));
                 tx
             })
@@ -89,7 +94,15 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let pending = Pending { conversation, sender: sender.cloned(), kind, msg: msg.clone(), reply };
         let lane = &self.lanes[conversation.0.rem_euclid(self.lanes.len() as i64) as usize];
-        lane.send(pending).await.map_err(|_| CoreError::Unavailable("the message writer stopped".into()))?;
+        // A full lane means sends arrive faster than Postgres takes them: waiting would only let
+        // every sender's latency grow, so the excess is refused at once.
+        lane.try_send(pending).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                CoreError::Overloaded { retry_after: Duration::from_secs(1) }
+            }
+            mpsc::error::TrySendError::Closed(_) => CoreError::Unavailable("the message writer stopped".into()),
+        })?;
         answer.await.map_err(|_| CoreError::Unavailable("the message writer stopped".into()))?
     }
 }

@@ -224,3 +224,48 @@ async fn two_writers_on_overlapping_conversations_stay_gapless() {
         assert_eq!(seqs, (1..=100).collect::<Vec<i64>>());
     }
 }
+
+/// Past its queue a lane refuses at once (`overloaded`) instead of letting every sender wait;
+/// what it refused is not stored, and what it took stays gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_refuses_the_excess_at_once() {
+    use chatwire_core::CoreError;
+    let db = TestDb::new().await;
+    let settings = chatwire_store::WriterSettings { lanes: 1, max_batch: 4, queue: 2, ..Default::default() };
+    let store = Arc::new(PgStore::with_settings(
+        chatwire_store::connect_pool(&db.url, 2).expect("pool"),
+        std::time::Duration::from_secs(10),
+        settings,
+    ));
+    let (a, b) = (user(&store, "a").await, user(&store, "b").await);
+    let (conv, _) = store.get_or_create_dm(&a.id, &b.id, MemberState::Active).await.expect("dm");
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (store, a) = (store.clone(), a.clone());
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let answer = store.insert_message(conv.id, Some(&a), MessageKind::Text, &text(&format!("{i}"))).await;
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    let (mut stored, mut refused) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            (Ok(Some(sent)), _) => stored.push(sent.message.seq),
+            (Err(CoreError::Overloaded { retry_after }), waited) => {
+                assert!(retry_after > std::time::Duration::ZERO);
+                assert!(waited < std::time::Duration::from_millis(200), "refused at once, not after {waited:?}");
+                refused += 1;
+            }
+            (other, _) => panic!("unexpected: {:?}", other.map(|s| s.map(|s| s.message.seq))),
+        }
+    }
+    assert!(refused > 0, "200 sends at once into a queue of 2 must refuse some");
+    stored.sort();
+    assert_eq!(stored, (1..=stored.len() as i64).collect::<Vec<_>>(), "what was taken is gapless");
+    let count = store.count_messages(conv.id).await.expect("count");
+    assert_eq!(count, stored.len() as i64, "nothing refused was stored");
+    assert_eq!(store.write_stats().refused.load(std::sync::atomic::Ordering::Relaxed), refused);
+    eprintln!("stored {}, refused {refused}", stored.len());
+}

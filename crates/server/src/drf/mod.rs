@@ -64,7 +64,7 @@ pub fn detail(err: &ApiError) -> Refusal {
         }
         other => other.body().message,
     };
-    refuse(err.status_code(), text)
+    Refusal { retry_after: err.retry_after().map(retry_after_secs), ..refuse(err.status_code(), text) }
 }
 
 /// Whole seconds to wait, rounded up (never 0: "now" would be tried at once and refused again).

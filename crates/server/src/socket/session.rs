@@ -347,6 +347,9 @@ impl SocketCore {
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                     if !self.complete(dialect, done).await { return Close::ClientGone; }
                 }
+                // A socket at its pipeline reads no more frames until a send is answered: TCP
+                // pushes back on the client, which just waits. (Refusing instead would make a
+                // dialect client that bursts a few dozen messages, and never retries, lose them.)
                 msg = stream.recv(), if in_flight.len() < pipeline => {
                     self.last_heard = Instant::now();
                     self.last_activity = Utc::now();
@@ -480,12 +483,15 @@ impl SocketCore {
         }));
     }
 
-    /// Writes a submitted send's reply; then, once nothing of its conversation is in flight, the
-    /// events that waited for it. False only when the client is gone.
+    /// Writes a submitted send's reply. What of its conversation waited for it goes out around it:
+    /// events before its seq first, the rest once nothing of the conversation is in flight any
+    /// more (so a socket that never stops sending still gets everyone else's messages). False
+    /// only when the client is gone.
     async fn complete<D: Dialect>(&mut self, dialect: &mut D, done: Done<D::SendReply>) -> bool {
         let Done { reference, frame_type, conversation, reply, result } = done;
         let frame = match result {
             Ok(sent) => {
+                self.release(dialect, conversation, Some(sent.message.seq)).await;
                 self.own(dialect, &sent).await;
                 dialect.sent(reply, &sent)
             }
@@ -501,29 +507,38 @@ impl SocketCore {
         {
             return false;
         }
-        let idle = match self.sending.get_mut(&conversation) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                false
-            }
+        match self.sending.get_mut(&conversation) {
+            Some(n) if *n > 1 => *n -= 1,
             _ => {
                 self.sending.remove(&conversation);
-                true
-            }
-        };
-        if idle && !self.deferred.is_empty() {
-            let deferred = std::mem::take(&mut self.deferred);
-            let (ready, waiting): (VecDeque<Outbound>, VecDeque<Outbound>) =
-                deferred.into_iter().partition(|out| !self.waits_for_a_reply(out));
-            self.deferred = waiting;
-            for out in ready {
-                if let Some(close) = Box::pin(self.on_outbound(dialect, out)).await {
-                    self.pending_close.get_or_insert(close);
-                    break;
-                }
+                self.release(dialect, conversation, None).await;
             }
         }
         true
+    }
+
+    /// Hands on the waiting events of `conversation`: all of them, or (`below`) all but the
+    /// messages at or above that seq, which may be this socket's own sends still in flight.
+    async fn release<D: Dialect>(&mut self, dialect: &mut D, conversation: ConversationId, below: Option<i64>) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let held = |out: &Outbound| match out {
+            Outbound::Event(event) if event.conversation_id() == Some(conversation) => match (event.as_ref(), below) {
+                (Event::MessageCreated { message }, Some(seq)) => message.seq >= seq,
+                _ => false,
+            },
+            _ => true,
+        };
+        let deferred = std::mem::take(&mut self.deferred);
+        let (waiting, ready): (VecDeque<Outbound>, VecDeque<Outbound>) = deferred.into_iter().partition(held);
+        self.deferred = waiting;
+        for out in ready {
+            if let Some(close) = Box::pin(self.on_outbound(dialect, out)).await {
+                self.pending_close.get_or_insert(close);
+                return;
+            }
+        }
     }
 
     /// Whether an event must wait: a send of this socket to its conversation is in flight.

@@ -68,7 +68,7 @@ fn refusal(err: &ApiError) -> Refusal {
         }
         ApiError::Core(e @ CoreError::TooLong { field, .. }) => return invalid(field, e.to_string()),
         ApiError::Core(CoreError::Internal(_)) => json!({"error": "Internal server error"}),
-        ApiError::Core(CoreError::RateLimited { .. }) => return drf::detail(err),
+        ApiError::Core(CoreError::RateLimited { .. } | CoreError::Overloaded { .. }) => return drf::detail(err),
         other => json!({"detail": other.body().message}),
     };
     Refusal { retry_after: None, status, body }

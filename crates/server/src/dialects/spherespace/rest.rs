@@ -45,7 +45,7 @@ fn refusal(err: CoreError) -> Refusal {
         CoreError::Invalid { field: "content", .. } => fail(StatusCode::BAD_REQUEST, "Message cannot be empty"),
         CoreError::Forbidden(reason) => fail(StatusCode::FORBIDDEN, reason),
         CoreError::Conflict(reason) => fail(StatusCode::CONFLICT, reason),
-        CoreError::RateLimited { .. } => drf::core(err),
+        CoreError::RateLimited { .. } | CoreError::Overloaded { .. } => drf::core(err),
         CoreError::Invalid { .. } | CoreError::TooLong { .. } => fail(StatusCode::BAD_REQUEST, err.to_string()),
         // Outages and internal errors keep their status and logging.
         other => drf::core(other),
