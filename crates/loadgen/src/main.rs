@@ -2,9 +2,12 @@
 //!
 //! Creates `--pairs` DM pairs; each sender's socket is on `--send-node`, each receiver's on
 //! `--recv-node` (use two different nodes to measure cross-node fan-out through Redis). Every
-//! sender sends `--messages` messages with at most `--window` unacknowledged, and the run ends
-//! when every receiver has every message (or `--timeout` passes). Reports delivered messages/s
-//! and send-to-receive latency percentiles. Targets loopback nodes you started; stops by itself.
+//! sender sends `--messages` messages, either with at most `--window` unacknowledged (closed
+//! loop) or on a fixed schedule (`--rate`, open loop), and the run ends when every receiver has
+//! every acknowledged message (or `--timeout` passes). Reports delivered messages/s, refusals and
+//! send-to-receive latency percentiles. `--setup socket` makes the DMs over the dotted socket, so
+//! any server of that document (the peers too) can be driven. Targets loopback nodes you
+//! started; stops by itself.
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
