@@ -46,6 +46,13 @@ struct Args {
     idle_sockets: Option<usize>,
     #[arg(long, default_value_t = 10)]
     hold: u64,
+    /// Idle sockets: how many handshakes are in progress at once.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// Idle sockets: spread them over this many loopback source addresses (127.0.0.1, .2, ...),
+    /// to get past one address's ephemeral port range.
+    #[arg(long, default_value_t = 1)]
+    source_addresses: u8,
     /// Which socket protocol the clients speak.
     #[arg(long, value_enum, default_value_t = Protocol::Native)]
     protocol: Protocol,
@@ -345,24 +352,37 @@ async fn start_over_socket(args: &Args, sender: &str, receiver: &str, receiver_i
     }
 }
 
-/// Opens `n` sockets, each as its own user, waits for every `hello`, holds, closes.
+/// Opens `n` sockets, each as its own user, `--connect-concurrency` at a time, waits for every
+/// `hello`, holds, closes. Reports the connect rate.
 async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
     let started = Instant::now();
-    let mut sockets = Vec::with_capacity(n);
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency.max(1)));
+    let mut opening = tokio::task::JoinSet::new();
     for i in 0..n {
         let token = token(&args.secret, uuid::Uuid::new_v4(), &format!("lg_idle{i}"))?;
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, Protocol::Native, &token), None, true)
-                .await?;
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"hello\"") => sockets.push(ws),
-            other => bail!("socket {i}: no hello ({other:?})"),
-        }
+        let url = ws_url(&args.recv_node, Protocol::Native, &token);
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % args.source_addresses.max(1) as usize) as u8);
+        let permit = limit.clone().acquire_owned().await?;
+        opening.spawn(async move {
+            let _permit = permit;
+            let mut ws: Socket = open_from(&url, source).await?;
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"hello\"") => Ok(ws),
+                other => bail!("socket {i}: no hello ({other:?})"),
+            }
+        });
     }
+    let mut sockets = Vec::with_capacity(n);
+    while let Some(opened) = opening.join_next().await {
+        sockets.push(opened??);
+    }
+    let took = started.elapsed().as_secs_f64();
     println!(
-        "opened {} idle sockets in {:.2}s; holding {}s",
+        "opened {} idle sockets in {took:.2}s ({:.0} connects/s, {} at a time); holding {}s",
         sockets.len(),
-        started.elapsed().as_secs_f64(),
+        sockets.len() as f64 / took,
+        args.connect_concurrency,
         args.hold
     );
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
@@ -370,4 +390,19 @@ async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
         let _ = ws.close(None).await;
     }
     Ok(())
+}
+
+/// A WebSocket handshake from a chosen loopback source address.
+async fn open_from(
+    url: &str,
+    source: std::net::Ipv4Addr,
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+    let authority = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).context("url")?;
+    let addr: std::net::SocketAddr = authority.parse().context("a loopback ip:port")?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from((source, 0)))?;
+    let tcp = socket.connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await?;
+    Ok(ws)
 }
