@@ -94,15 +94,20 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let pending = Pending { conversation, sender: sender.cloned(), kind, msg: msg.clone(), reply };
         let lane = &self.lanes[conversation.0.rem_euclid(self.lanes.len() as i64) as usize];
-        // A full lane means sends arrive faster than Postgres takes them: waiting would only let
-        // every sender's latency grow, so the excess is refused at once.
-        lane.try_send(pending).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                CoreError::Overloaded { retry_after: Duration::from_secs(1) }
-            }
-            mpsc::error::TrySendError::Closed(_) => CoreError::Unavailable("the message writer stopped".into()),
-        })?;
+        if kind == MessageKind::System {
+            // A group's record of a change already made is never refused: it waits its turn.
+            lane.send(pending).await.map_err(|_| CoreError::Unavailable("the message writer stopped".into()))?;
+        } else {
+            // A full lane means sends arrive faster than Postgres takes them: waiting would only
+            // let every sender's latency grow, so the excess is refused at once.
+            lane.try_send(pending).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    CoreError::Overloaded { retry_after: Duration::from_secs(1) }
+                }
+                mpsc::error::TrySendError::Closed(_) => CoreError::Unavailable("the message writer stopped".into()),
+            })?;
+        }
         answer.await.map_err(|_| CoreError::Unavailable("the message writer stopped".into()))?
     }
 }
