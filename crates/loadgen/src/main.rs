@@ -27,8 +27,13 @@ struct Args {
     /// The nodes' CHATWIRE_JWT_SECRET (tokens are minted locally).
     #[arg(long, env = "CHATWIRE_JWT_SECRET")]
     secret: String,
+    /// Conversations, each with one sender on `--send-node`.
     #[arg(long, default_value_t = 20)]
     pairs: usize,
+    /// Members per conversation: 2 is a DM; more makes a group whose other members all listen on
+    /// `--recv-node` (every message is then delivered `group-size - 1` times).
+    #[arg(long, default_value_t = 2)]
+    group_size: usize,
     #[arg(long, default_value_t = 500)]
     messages: usize,
     #[arg(long, default_value_t = 32)]
@@ -129,58 +134,85 @@ async fn main() -> anyhow::Result<()> {
         return hold_idle(&args, n).await;
     }
     let http = reqwest::Client::new();
-    let mut pairs = Vec::new();
+    let listeners = args.group_size.max(2) - 1;
+    // (sender's token, listeners' tokens, conversation)
+    let mut pairs: Vec<(String, Vec<String>, i64)> = Vec::new();
     for i in 0..args.pairs {
-        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let (ta, tb) = (token(&args.secret, a, &format!("lg_s{i}"))?, token(&args.secret, b, &format!("lg_r{i}"))?);
+        let a = uuid::Uuid::new_v4();
+        let ta = token(&args.secret, a, &format!("lg_s{i}"))?;
+        let members: Vec<uuid::Uuid> = (0..listeners).map(|_| uuid::Uuid::new_v4()).collect();
+        let tokens: Vec<String> = members
+            .iter()
+            .enumerate()
+            .map(|(j, b)| token(&args.secret, *b, &format!("lg_r{i}_{j}")))
+            .collect::<anyhow::Result<_>>()?;
         if args.setup == Setup::Socket {
-            let conv = start_over_socket(&args, &ta, &tb, b).await.with_context(|| format!("pair {i}"))?;
-            pairs.push((ta, tb, conv));
+            if listeners > 1 {
+                bail!("--setup socket makes DMs only");
+            }
+            let conv =
+                start_over_socket(&args, &ta, &tokens[0], members[0]).await.with_context(|| format!("pair {i}"))?;
+            pairs.push((ta, tokens, conv));
             continue;
         }
-        http.get(format!("{}/api/v1/users/me", args.recv_node)).bearer_auth(&tb).send().await?.error_for_status()?;
-        let dm: Value = http
-            .post(format!("{}/api/v1/conversations/dm", args.send_node))
-            .bearer_auth(&ta)
-            .json(&json!({"user_id": b}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let conv = dm["conversation"]["id"].as_i64().context("dm id")?;
-        pairs.push((ta, tb, conv));
+        for tb in &tokens {
+            http.get(format!("{}/api/v1/users/me", args.recv_node)).bearer_auth(tb).send().await?.error_for_status()?;
+        }
+        let created: Value = if listeners == 1 {
+            http.post(format!("{}/api/v1/conversations/dm", args.send_node))
+                .bearer_auth(&ta)
+                .json(&json!({"user_id": members[0]}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?
+        } else {
+            http.post(format!("{}/api/v1/conversations/groups", args.send_node))
+                .bearer_auth(&ta)
+                .json(&json!({"title": format!("lg{i}"), "member_ids": members}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?
+        };
+        let conv = created["conversation"]["id"].as_i64().context("conversation id")?;
+        pairs.push((ta, tokens, conv));
     }
 
     let total = args.pairs * args.messages;
     let deadline = Duration::from_secs(args.timeout);
     let mut receivers = Vec::new();
     let mut expectations = Vec::new();
-    for (_, tb, _) in &pairs {
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, args.protocol, tb), None, true)
-                .await?;
-        let delivery = args.protocol.delivery_type();
-        // How many this receiver should get: every send until its sender says how many were stored.
-        let (expect_tx, mut expect) = tokio::sync::watch::channel(args.messages);
-        expectations.push(expect_tx);
-        receivers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(*expect.borrow());
-            while latencies.len() < *expect.borrow_and_update() {
-                let next = tokio::select! {
-                    next = tokio::time::timeout(deadline, ws.next()) => next,
-                    _ = expect.changed() => continue,
-                };
-                let Ok(Some(Ok(msg))) = next else { break };
-                let Message::Text(text) = msg else { continue };
-                let v: Value = serde_json::from_str(&text).unwrap_or_default();
-                if v["type"] == delivery {
-                    let sent: u64 = v["message"]["content"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                    latencies.push(now_micros().saturating_sub(sent));
+    for (_, tbs, _) in &pairs {
+        // How many each listener should get: every send until its sender says how many were stored.
+        let (expect_tx, _) = tokio::sync::watch::channel(args.messages);
+        for tb in tbs {
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, args.protocol, tb), None, true)
+                    .await?;
+            let delivery = args.protocol.delivery_type();
+            let mut expect = expect_tx.subscribe();
+            receivers.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(*expect.borrow());
+                while latencies.len() < *expect.borrow_and_update() {
+                    let next = tokio::select! {
+                        next = tokio::time::timeout(deadline, ws.next()) => next,
+                        _ = expect.changed() => continue,
+                    };
+                    let Ok(Some(Ok(msg))) = next else { break };
+                    let Message::Text(text) = msg else { continue };
+                    let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if v["type"] == delivery {
+                        let sent: u64 = v["message"]["content"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+                        latencies.push(now_micros().saturating_sub(sent));
+                    }
                 }
-            }
-            latencies
-        }));
+                latencies
+            }));
+        }
+        expectations.push(expect_tx);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -245,23 +277,25 @@ async fn main() -> anyhow::Result<()> {
             .copied()
             .unwrap_or(0)
     };
+    let deliveries = acked * listeners;
     let offered = args.rate.map_or_else(|| format!("window={}", args.window), |r| format!("open loop at {r:.0}/s"));
     println!(
-        "protocol={:?} pairs={} messages/pair={} {offered} acked={} refused={refused} delivered={}/{} in {:.2}s => {:.0} delivered msg/s; latency ms p50={:.1} p99={:.1} max={:.1}",
+        "protocol={:?} conversations={} members={} messages/sender={} {offered} acked={} refused={refused} delivered={}/{} in {:.2}s => {:.0} deliveries/s; latency ms p50={:.1} p99={:.1} max={:.1}",
         args.protocol,
         args.pairs,
+        listeners + 1,
         args.messages,
         acked,
         latencies.len(),
-        acked,
+        deliveries,
         elapsed,
         latencies.len() as f64 / elapsed,
         pct(0.50) as f64 / 1000.0,
         pct(0.99) as f64 / 1000.0,
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
     );
-    if latencies.len() < acked {
-        bail!("lost {} acknowledged messages", acked - latencies.len());
+    if latencies.len() < deliveries {
+        bail!("lost {} deliveries of acknowledged messages", deliveries - latencies.len());
     }
     if acked + refused < total {
         bail!("{} sends were never answered", total - acked - refused);
