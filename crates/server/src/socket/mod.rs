@@ -5,6 +5,7 @@
 //! A socket is subscribed to `user_<id>` and to `chat_<id>` of every conversation the user can
 //! see *before* the upgrade is answered, so it receives every event published after its
 //! handshake completes.
+mod frames;
 mod session;
 
 use std::collections::HashMap;

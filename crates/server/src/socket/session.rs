@@ -176,6 +176,12 @@ pub(crate) trait Dialect {
     async fn greeting(&mut self, _core: &mut SocketCore) -> Option<String> {
         None
     }
+    /// This dialect's frame for a live `message_created` when it is the same for every socket
+    /// that shows it, so it is encoded once per node thread and shared; `None` (the default):
+    /// encoded per socket through [`Dialect::encode_event`].
+    fn shared_message_frame(&self, _event: &Event) -> Option<String> {
+        None
+    }
     /// How this dialect shows an event; `None` for events it has no frame for. May look up what
     /// it lacks (once per conversation, not per message).
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String>;
@@ -587,13 +593,18 @@ impl SocketCore {
     }
 
     /// Writes one message event unless this socket already sent it.
-    async fn write_message<D: Dialect>(&mut self, dialect: &mut D, event: &Event) -> bool {
-        if let Event::MessageCreated { message } = event
+    async fn write_message<D: Dialect>(&mut self, dialect: &mut D, event: &Arc<Event>) -> bool {
+        if let Event::MessageCreated { message } = event.as_ref()
             && !self.seen.first_time(message.conversation_id, message.seq)
         {
             return true;
         }
-        match dialect.encode_event(self, event).await {
+        let shared = super::frames::shared(std::any::type_name::<D>(), event, |e| dialect.shared_message_frame(e));
+        let frame = match shared {
+            Some(frame) => Some(frame),
+            None => dialect.encode_event(self, event).await,
+        };
+        match frame {
             Some(frame) => self.send(frame).await,
             None => true,
         }

@@ -89,6 +89,11 @@ impl Dialect for Dotted {
         })
     }
 
+    fn shared_message_frame(&self, event: &Event) -> Option<String> {
+        let Event::MessageCreated { message } = event else { return None };
+        Some(dotted::encode(&ServerFrame::Message { message: MessageOut::from(message) }))
+    }
+
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String> {
         let frame = match event {
             Event::MessageCreated { message } => ServerFrame::Message { message: MessageOut::from(message) },

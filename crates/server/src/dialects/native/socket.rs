@@ -97,6 +97,10 @@ impl Dialect for Native {
         }))
     }
 
+    fn shared_message_frame(&self, event: &Event) -> Option<String> {
+        Some(native::encode_event(event))
+    }
+
     async fn encode_event(&mut self, _core: &mut SocketCore, event: &Event) -> Option<String> {
         Some(native::encode_event(event))
     }
