@@ -105,7 +105,9 @@ pub fn redis_pool(url: &str) -> Result<deadpool_redis::Pool, BusError> {
 /// Presence across nodes in Redis: a sorted set per user (`presence:<user>`) whose members are
 /// node ids scored by expiry, and one per conversation (`typing:<conversation>`) of typing users.
 pub struct RedisPresence {
-    pool: deadpool_redis::Pool,
+    /// One multiplexed connection: concurrent calls are pipelined on it, with no checkout (and
+    /// no UNWATCH + PING) per call.
+    redis: redis::aio::ConnectionManager,
     prefix: String,
     node: String,
     settings: PresenceSettings,
@@ -119,9 +121,14 @@ fn now_ms() -> i64 {
 
 impl RedisPresence {
     /// Starts presence for this node, with its heartbeat task on the current runtime.
-    pub fn start(pool: deadpool_redis::Pool, prefix: &str, node: &str, settings: PresenceSettings) -> Arc<Self> {
+    pub fn start(
+        redis: redis::aio::ConnectionManager,
+        prefix: &str,
+        node: &str,
+        settings: PresenceSettings,
+    ) -> Arc<Self> {
         let presence = Arc::new(RedisPresence {
-            pool,
+            redis,
             prefix: prefix.to_owned(),
             node: node.to_owned(),
             settings,
@@ -149,8 +156,8 @@ impl RedisPresence {
         format!("{}typing:{}", self.prefix, conversation)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, BusError> {
-        Ok(self.pool.get().await?)
+    async fn conn(&self) -> Result<redis::aio::ConnectionManager, BusError> {
+        Ok(self.redis.clone())
     }
 
     /// Re-asserts every local user's presence; run well inside the TTL.
@@ -167,7 +174,7 @@ impl RedisPresence {
             pipe.zadd(&key, &self.node, until).ignore();
             pipe.pexpire(&key, self.settings.online_ttl.as_millis() as i64 * 2).ignore();
         }
-        let _: () = pipe.query_async(&mut *self.conn().await?).await?;
+        let _: () = pipe.query_async(&mut self.conn().await?).await?;
         Ok(())
     }
 
@@ -189,7 +196,7 @@ impl RedisPresence {
         }
         pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms()).ignore();
         pipe.zcard(&key);
-        let (n,): (i64,) = pipe.query_async(&mut *self.conn().await?).await?;
+        let (n,): (i64,) = pipe.query_async(&mut self.conn().await?).await?;
         Ok(n)
     }
 }
@@ -254,7 +261,7 @@ impl Presence for RedisPresence {
         for user in users {
             pipe.cmd("ZCOUNT").arg(self.online_key(user)).arg(now).arg("+inf");
         }
-        let counts: Vec<i64> = pipe.query_async(&mut *self.conn().await?).await.map_err(BusError::from)?;
+        let counts: Vec<i64> = pipe.query_async(&mut self.conn().await?).await.map_err(BusError::from)?;
         Ok(counts.into_iter().map(|n| n > 0).collect())
     }
 
@@ -269,7 +276,7 @@ impl Presence for RedisPresence {
         } else {
             pipe.zrem(&key, user.as_str()).ignore();
         }
-        let _: () = pipe.query_async(&mut *conn).await.map_err(BusError::from)?;
+        let _: () = pipe.query_async(&mut conn).await.map_err(BusError::from)?;
         Ok(())
     }
 
@@ -282,7 +289,7 @@ impl Presence for RedisPresence {
             .arg(self.nodes_key())
             .arg("-inf")
             .arg(now)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .map_err(BusError::from)?;
         let mut offline = Vec::new();
@@ -291,7 +298,7 @@ impl Presence for RedisPresence {
             let won: i64 = redis::cmd("ZREM")
                 .arg(self.nodes_key())
                 .arg(&node)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await
                 .map_err(BusError::from)?;
             if won == 0 {
@@ -299,7 +306,7 @@ impl Presence for RedisPresence {
             }
             let key = self.node_users_key(&node);
             let (users, _): (Vec<String>, i64) =
-                redis::pipe().smembers(&key).del(&key).query_async(&mut *conn).await.map_err(BusError::from)?;
+                redis::pipe().smembers(&key).del(&key).query_async(&mut conn).await.map_err(BusError::from)?;
             for user in users.iter().filter_map(|u| u.parse::<UserId>().ok()) {
                 let online = self.online_key(&user);
                 let (left,): (i64,) = redis::pipe()
@@ -311,7 +318,7 @@ impl Presence for RedisPresence {
                     .arg(now)
                     .ignore()
                     .zcard(&online)
-                    .query_async(&mut *conn)
+                    .query_async(&mut conn)
                     .await
                     .map_err(BusError::from)?;
                 if left == 0 {
@@ -328,7 +335,7 @@ impl Presence for RedisPresence {
             .arg(self.typing_key(conversation))
             .arg(now_ms())
             .arg("+inf")
-            .query_async(&mut *self.conn().await?)
+            .query_async(&mut self.conn().await?)
             .await
             .map_err(BusError::from)?;
         Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())

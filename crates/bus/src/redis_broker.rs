@@ -48,12 +48,9 @@ impl RedisBroker {
     /// Sets up the publish pool and the subscriber connection; fails only on a malformed URL.
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBroker>, BusError> {
         let client = client(url)?;
+        // Readiness pings get connections of their own, so they never wait behind publishes.
         let pool = crate::presence::redis_pool(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let publisher = client.get_connection_manager_lazy(config)?;
+        let publisher = connection(url)?;
         let broker = Arc::new(RedisBroker {
             client,
             publisher,
@@ -120,6 +117,16 @@ impl RedisBroker {
     pub fn pending_publishes(&self) -> usize {
         crate::lock(&self.retry).len()
     }
+}
+
+/// A multiplexed connection that reconnects by itself (commands fail while Redis is away, and
+/// the next one after it is back goes through); connects on first use.
+pub fn connection(url: &str) -> Result<redis::aio::ConnectionManager, BusError> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1);
+    Ok(client(url)?.get_connection_manager_lazy(config)?)
 }
 
 /// A client whose connections send each command at once (no Nagle delay on small frames).

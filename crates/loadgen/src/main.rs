@@ -54,6 +54,10 @@ struct Args {
     /// Idle sockets: how many handshakes are in progress at once.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
+    /// Idle sockets: name the users after this seed, so a second run with the same seed
+    /// reconnects the same (returning) users; without it every socket is a new user.
+    #[arg(long)]
+    user_seed: Option<u64>,
     /// Idle sockets: spread them over this many loopback source addresses (127.0.0.1, .2, ...),
     /// to get past one address's ephemeral port range.
     #[arg(long, default_value_t = 1)]
@@ -394,7 +398,11 @@ async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency.max(1)));
     let mut opening = tokio::task::JoinSet::new();
     for i in 0..n {
-        let token = token(&args.secret, uuid::Uuid::new_v4(), &format!("lg_idle{i}"))?;
+        let user = match args.user_seed {
+            Some(seed) => uuid::Uuid::from_u64_pair(seed, i as u64),
+            None => uuid::Uuid::new_v4(),
+        };
+        let token = token(&args.secret, user, &format!("lg_idle{i}"))?;
         let url = ws_url(&args.recv_node, Protocol::Native, &token);
         let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % args.source_addresses.max(1) as usize) as u8);
         let permit = limit.clone().acquire_owned().await?;

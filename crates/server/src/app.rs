@@ -74,8 +74,8 @@ impl Application {
         let (broker, presence): (Arc<dyn Broker>, Arc<dyn Presence>) = match &settings.redis_url {
             Some(url) => {
                 let broker = RedisBroker::connect(url, &settings.redis_prefix).await?;
-                let presence =
-                    RedisPresence::start(broker.pool().clone(), &settings.redis_prefix, &node_id, presence_settings);
+                let redis = chatwire_bus::redis_broker::connection(url)?;
+                let presence = RedisPresence::start(redis, &settings.redis_prefix, &node_id, presence_settings);
                 (broker, presence)
             }
             None => {

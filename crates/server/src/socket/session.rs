@@ -239,6 +239,8 @@ pub(crate) struct SocketCore {
     /// `deferred` until they are, so a live copy of a send never overtakes its reply.
     sending: HashMap<ConversationId, usize>,
     deferred: VecDeque<Outbound>,
+    /// Counted in presence (after its greeting); only then does closing count it out.
+    online: bool,
     last_heard: Instant,
     pub connected_at: Instant,
     /// When the client last sent anything (for status reports).
@@ -285,18 +287,18 @@ pub(crate) async fn run<D: Dialect>(
         left: HashSet::new(),
         sending: HashMap::new(),
         deferred: VecDeque::new(),
+        online: false,
         last_heard: Instant::now(),
         connected_at: Instant::now(),
         last_activity: Utc::now(),
     };
-    if let Err(err) = core.state.service.connected(&core.actor, &conversations).await {
-        tracing::warn!(%err, "presence update failed");
-    }
-    let mut close = core.serve(&mut dialect, stream).await;
+    let mut close = core.serve(&mut dialect, stream, &conversations).await;
     if core.sub.slow.is_raised() {
         close = Close::Server(CloseWhy::SlowConsumer);
     }
-    if let Err(err) = core.state.service.disconnected(&core.actor).await {
+    if core.online
+        && let Err(err) = core.state.service.disconnected(&core.actor).await
+    {
         tracing::warn!(%err, "presence update failed");
     }
     let reason = match close {
@@ -315,11 +317,21 @@ pub(crate) async fn run<D: Dialect>(
 }
 
 impl SocketCore {
-    async fn serve<D: Dialect>(&mut self, dialect: &mut D, mut stream: AggregatedMessageStream) -> Close {
+    async fn serve<D: Dialect>(
+        &mut self,
+        dialect: &mut D,
+        mut stream: AggregatedMessageStream,
+        conversations: &[ConversationId],
+    ) -> Close {
         if let Some(greeting) = Box::pin(dialect.greeting(self)).await
             && !self.send(greeting).await
         {
             return Close::ClientGone;
+        }
+        // After the greeting: the client can start while its contacts hear it came online.
+        self.online = true;
+        if let Err(err) = self.state.service.connected(&self.actor, conversations).await {
+            tracing::warn!(%err, "presence update failed");
         }
         let interval = Duration::from_secs(self.state.settings.heartbeat_interval_secs);
         let patience = interval + Duration::from_secs(self.state.settings.ping_timeout_secs);
