@@ -51,6 +51,9 @@ struct Args {
     idle_sockets: Option<usize>,
     #[arg(long, default_value_t = 10)]
     hold: u64,
+    /// Print one JSON summary line after the human one.
+    #[arg(long)]
+    json: bool,
     /// Idle sockets: how many handshakes are in progress at once.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
@@ -187,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
 
     let total = args.pairs * args.messages;
     let deadline = Duration::from_secs(args.timeout);
+    let delivered_so_far = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut receivers = Vec::new();
     let mut expectations = Vec::new();
     for (_, tbs, _) in &pairs {
@@ -198,9 +202,10 @@ async fn main() -> anyhow::Result<()> {
                     .await?;
             let delivery = args.protocol.delivery_type();
             let mut expect = expect_tx.subscribe();
+            let progress = delivered_so_far.clone();
+            let mut latencies = histogram()?;
             receivers.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(*expect.borrow());
-                while latencies.len() < *expect.borrow_and_update() {
+                while (latencies.len() as usize) < *expect.borrow_and_update() {
                     let next = tokio::select! {
                         next = tokio::time::timeout(deadline, ws.next()) => next,
                         _ = expect.changed() => continue,
@@ -210,7 +215,8 @@ async fn main() -> anyhow::Result<()> {
                     let v: Value = serde_json::from_str(&text).unwrap_or_default();
                     if v["type"] == delivery {
                         let sent: u64 = v["message"]["content"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                        latencies.push(now_micros().saturating_sub(sent));
+                        latencies.saturating_record(now_micros().saturating_sub(sent).max(1));
+                        progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 latencies
@@ -221,6 +227,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let started = Instant::now();
+    let reporter = tokio::spawn(report_progress(delivered_so_far.clone(), total * listeners));
     let mut senders = Vec::new();
     for (ta, _, conv) in &pairs {
         let (ws, _) =
@@ -269,19 +276,15 @@ async fn main() -> anyhow::Result<()> {
         refused += answers.refused;
         let _ = expect.send(answers.acked);
     }
-    let mut latencies = Vec::with_capacity(total);
+    let mut latencies = histogram()?;
     for r in receivers {
-        latencies.extend(r.await?);
+        latencies.add(r.await?)?;
     }
+    reporter.abort();
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
+    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
     let deliveries = acked * listeners;
+    let delivered = latencies.len() as usize;
     let offered = args.rate.map_or_else(|| format!("window={}", args.window), |r| format!("open loop at {r:.0}/s"));
     println!(
         "protocol={:?} conversations={} members={} messages/sender={} {offered} acked={} refused={refused} delivered={}/{} in {:.2}s => {:.0} deliveries/s; latency ms p50={:.1} p99={:.1} max={:.1}",
@@ -290,21 +293,61 @@ async fn main() -> anyhow::Result<()> {
         listeners + 1,
         args.messages,
         acked,
-        latencies.len(),
+        delivered,
         deliveries,
         elapsed,
-        latencies.len() as f64 / elapsed,
-        pct(0.50) as f64 / 1000.0,
-        pct(0.99) as f64 / 1000.0,
-        latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        delivered as f64 / elapsed,
+        ms(0.50),
+        ms(0.99),
+        latencies.max() as f64 / 1000.0,
     );
-    if latencies.len() < deliveries {
-        bail!("lost {} deliveries of acknowledged messages", deliveries - latencies.len());
+    if args.json {
+        let summary = json!({
+            "protocol": format!("{:?}", args.protocol).to_lowercase(),
+            "conversations": args.pairs,
+            "members": listeners + 1,
+            "messages_per_sender": args.messages,
+            "mode": if args.rate.is_some() { "open" } else { "closed" },
+            "offered_per_s": args.rate,
+            "window": if args.rate.is_some() { None } else { Some(args.window) },
+            "sent": total,
+            "acked": acked,
+            "refused": refused,
+            "unanswered": total.saturating_sub(acked + refused),
+            "delivered": delivered,
+            "expected": deliveries,
+            "ratio": if deliveries == 0 { 0.0 } else { delivered as f64 / deliveries as f64 },
+            "seconds": elapsed,
+            "deliveries_per_s": delivered as f64 / elapsed,
+            "latency_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p999": ms(0.999), "max": latencies.max() as f64 / 1000.0},
+        });
+        println!("{summary}");
+    }
+    if delivered < deliveries {
+        bail!("lost {} deliveries of acknowledged messages", deliveries - delivered);
     }
     if acked + refused < total {
         bail!("{} sends were never answered", total - acked - refused);
     }
     Ok(())
+}
+
+/// Latencies in microseconds, from 1 µs to an hour, three significant digits.
+fn histogram() -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    Ok(hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)?)
+}
+
+/// A live progress line on stderr, once a second.
+async fn report_progress(delivered: std::sync::Arc<std::sync::atomic::AtomicU64>, expected: usize) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let mut last = 0;
+    loop {
+        tick.tick().await;
+        let now = delivered.load(std::sync::atomic::Ordering::Relaxed);
+        eprint!("\rdelivered {now} of up to {expected} ({}/s)   ", now - last);
+        last = now;
+    }
 }
 
 /// An error frame in either protocol (the send was refused: `overloaded`, say).
