@@ -68,7 +68,7 @@ async fn a_client_that_stops_reading_is_cut_and_nobody_else_is() {
 }
 
 /// A reconnect storm from one address is refused at the handshake with a 429 and Retry-After;
-/// another address (through a trusted proxy) is untouched.
+/// another address (through a trusted proxy) is untouched, and so is a client on loopback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_are_rate_limited_per_client_address() {
     let cluster = TestCluster::start_with(1, None, |s| {
@@ -101,4 +101,8 @@ async fn handshakes_are_rate_limited_per_client_address() {
         other => panic!("the fourth handshake was not refused: {other:?}"),
     }
     open("198.51.100.9").await.expect("another client behind the same proxy is untouched");
+    // A client on the node's own machine (no proxy in between) is never limited.
+    for _ in 0..6 {
+        tokio_tungstenite::connect_async(url.as_str()).await.expect("a loopback client");
+    }
 }
