@@ -2,14 +2,14 @@
 //! `chat_message`, `typing`, `mark_read` and `ping` in; `connection_established` right after the
 //! upgrade, `message_sent` to the sending socket, `new_message` to every other, `typing`,
 //! `messages_read`, `pong` and `error` out.
-use chatwire_core::model::NewMessage;
+use chatwire_core::model::{NewMessage, Sent};
 use chatwire_core::service::Requests;
 use chatwire_core::{ConversationId, CoreError, Event};
 use chatwire_protocol::DecodeError;
 use chatwire_protocol::spherespace::{self, ClientFrame, IdRef, ServerFrame};
 use chrono::Utc;
 
-use crate::socket::{Dialect, SocketCore, SocketError};
+use crate::socket::{Dialect, SocketCore, SocketError, Submit};
 
 pub(crate) struct Spherespace;
 
@@ -25,6 +25,35 @@ pub(crate) async fn conversation(core: &SocketCore, id: IdRef) -> Result<Convers
 impl Dialect for Spherespace {
     type Frame = ClientFrame;
     type SendReply = ();
+
+    /// A text message to a conversation named by its id or its computed UUID goes straight into
+    /// the pipeline; one named by a legacy UUID (a lookup first) or of another type is handled.
+    fn submit(&self, frame: ClientFrame) -> Result<Submit<()>, ClientFrame> {
+        match frame {
+            ClientFrame::ChatMessage { conversation_id, content, message_type }
+                if message_type.as_deref().is_none_or(|t| t == "text") =>
+            {
+                let known = match conversation_id {
+                    IdRef::Int(n) => Some(ConversationId(n)),
+                    IdRef::Uuid(uuid) => ConversationId::from_uuid(uuid),
+                };
+                match known {
+                    Some(conversation) => Ok(Submit {
+                        conversation,
+                        message: NewMessage { content, ..NewMessage::default() },
+                        requests: Requests::MustAccept,
+                        reply: (),
+                    }),
+                    None => Err(ClientFrame::ChatMessage { conversation_id, content, message_type }),
+                }
+            }
+            other => Err(other),
+        }
+    }
+
+    fn sent(&mut self, _: (), sent: &Sent) -> Option<String> {
+        Some(spherespace::encode(&ServerFrame::message_sent(&sent.message)))
+    }
 
     fn decode(&self, text: &str) -> Result<ClientFrame, DecodeError> {
         spherespace::decode(text)
