@@ -1,5 +1,6 @@
-//! Migration `external_ids` on a database filled as the previous release left it: UUID users,
-//! UUID conversations, history, watermarks, reactions, idempotency keys, a group's system note.
+//! Migrations on a database filled as the previous release left it (`external_ids`: UUID users,
+//! UUID conversations, history, watermarks, reactions, idempotency keys, a system note), and
+//! `group_commit` with nodes of the previous release still writing.
 use chatwire_test_support::{TestCluster, TestDb, TestUser, sign};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
@@ -116,4 +117,58 @@ async fn a_populated_database_carries_over() {
     assert_eq!(old_link.as_array().map(Vec::len), Some(4));
     let (status, _) = cluster.get(0, &bob, &format!("/api/conversations/{GROUP}/messages/")).await;
     assert_eq!(status, 404, "bob is not in the group");
+}
+
+/// The insert a node of the previous release runs (one row, `last_seq + 1` under a row lock, the
+/// trigger writing the seq back), as it ran it.
+const PREVIOUS_RELEASE_INSERT: &str = "
+INSERT INTO messages (conversation_id, seq, sender_id, kind, content)
+SELECT c.id, c.last_seq + 1, $2, 'text', $3 FROM conversations c
+WHERE c.id = $1 AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = $2
+    AND m.state = 'active')
+FOR UPDATE";
+
+/// Migration `group_commit` during a rolling upgrade: nodes of the previous release (single-row
+/// inserts that rely on the seq trigger) and of this one (batches that bump `last_seq` themselves)
+/// write the same conversation at once; every message gets its own seq, gapless, and `last_seq`
+/// ends at the highest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_and_new_nodes_number_one_conversation_together() {
+    use diesel::sql_types::{BigInt, Text};
+    let cluster = TestCluster::start_local().await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let path = format!("/api/v1/conversations/{conv}/messages");
+    let mut old_nodes = Vec::new();
+    for i in 0..20 {
+        let url = cluster.db.url.clone();
+        let sender = bob.id.to_string();
+        old_nodes.push(tokio::spawn(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
+            diesel::sql_query(PREVIOUS_RELEASE_INSERT)
+                .bind::<BigInt, _>(conv)
+                .bind::<Text, _>(sender)
+                .bind::<Text, _>(format!("old {i}"))
+                .execute(&mut conn)
+                .await
+                .expect("the previous release's insert")
+        }));
+    }
+    let mut new_seqs = Vec::new();
+    for i in 0..20 {
+        let (status, sent) = cluster.post(0, &alice, &path, json!({"content": format!("new {i}")})).await;
+        assert_eq!(status, 201, "{sent}");
+        new_seqs.push(sent["seq"].as_i64().expect("seq"));
+    }
+    for node in old_nodes {
+        assert_eq!(node.await.expect("task"), 1, "one row each");
+    }
+    let (_, history) = cluster.get(0, &alice, &format!("{path}?after=0&limit=100")).await;
+    let seqs: Vec<i64> = history.as_array().expect("list").iter().map(|m| m["seq"].as_i64().expect("seq")).collect();
+    assert_eq!(seqs, (1..=40).collect::<Vec<i64>>(), "40 messages, one seq each, gapless");
+    assert!(new_seqs.windows(2).all(|w| w[0] < w[1]), "one sender's sends in order: {new_seqs:?}");
+    let (_, view) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}")).await;
+    assert_eq!(view["conversation"]["last_seq"], 40, "last_seq at the highest");
+    // And the conversation goes on from there.
+    let (_, next) = cluster.post(0, &bob, &path, json!({"content": "after"})).await;
+    assert_eq!(next["seq"], 41);
 }
