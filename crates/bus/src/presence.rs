@@ -88,20 +88,6 @@ impl Presence for LocalPresence {
     }
 }
 
-pub fn redis_pool(url: &str) -> Result<deadpool_redis::Pool, BusError> {
-    let mut cfg = deadpool_redis::Config::from_url(url);
-    cfg.pool = Some(deadpool_redis::PoolConfig {
-        max_size: 16,
-        timeouts: deadpool_redis::Timeouts {
-            wait: Some(Duration::from_secs(2)),
-            create: Some(Duration::from_secs(2)),
-            recycle: Some(Duration::from_secs(2)),
-        },
-        ..Default::default()
-    });
-    Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
-}
-
 /// Presence across nodes in Redis: a sorted set per user (`presence:<user>`) whose members are
 /// node ids scored by expiry, and one per conversation (`typing:<conversation>`) of typing users.
 pub struct RedisPresence {
@@ -156,8 +142,9 @@ impl RedisPresence {
         format!("{}typing:{}", self.prefix, conversation)
     }
 
-    async fn conn(&self) -> Result<redis::aio::ConnectionManager, BusError> {
-        Ok(self.redis.clone())
+    /// A handle on the shared connection (clones are cheap and pipeline onto it).
+    fn conn(&self) -> redis::aio::ConnectionManager {
+        self.redis.clone()
     }
 
     /// Re-asserts every local user's presence; run well inside the TTL.
@@ -174,7 +161,7 @@ impl RedisPresence {
             pipe.zadd(&key, &self.node, until).ignore();
             pipe.pexpire(&key, self.settings.online_ttl.as_millis() as i64 * 2).ignore();
         }
-        let _: () = pipe.query_async(&mut self.conn().await?).await?;
+        let _: () = pipe.query_async(&mut self.conn()).await?;
         Ok(())
     }
 
@@ -196,7 +183,7 @@ impl RedisPresence {
         }
         pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(now_ms()).ignore();
         pipe.zcard(&key);
-        let (n,): (i64,) = pipe.query_async(&mut self.conn().await?).await?;
+        let (n,): (i64,) = pipe.query_async(&mut self.conn()).await?;
         Ok(n)
     }
 }
@@ -261,13 +248,13 @@ impl Presence for RedisPresence {
         for user in users {
             pipe.cmd("ZCOUNT").arg(self.online_key(user)).arg(now).arg("+inf");
         }
-        let counts: Vec<i64> = pipe.query_async(&mut self.conn().await?).await.map_err(BusError::from)?;
+        let counts: Vec<i64> = pipe.query_async(&mut self.conn()).await.map_err(BusError::from)?;
         Ok(counts.into_iter().map(|n| n > 0).collect())
     }
 
     async fn set_typing(&self, conversation: ConversationId, user: &UserId, is_typing: bool) -> CoreResult<()> {
         let key = self.typing_key(conversation);
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let mut pipe = redis::pipe();
         if is_typing {
             let until = now_ms() + self.settings.typing_ttl.as_millis() as i64;
@@ -283,7 +270,7 @@ impl Presence for RedisPresence {
     /// Takes over nodes whose heartbeat lapsed (one survivor wins each, by ZREM) and returns
     /// their users who are now online nowhere.
     async fn sweep(&self) -> CoreResult<Vec<UserId>> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let now = now_ms();
         let dead: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.nodes_key())
@@ -335,7 +322,7 @@ impl Presence for RedisPresence {
             .arg(self.typing_key(conversation))
             .arg(now_ms())
             .arg("+inf")
-            .query_async(&mut self.conn().await?)
+            .query_async(&mut self.conn())
             .await
             .map_err(BusError::from)?;
         Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())

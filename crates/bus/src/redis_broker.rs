@@ -49,7 +49,7 @@ impl RedisBroker {
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBroker>, BusError> {
         let client = client(url)?;
         // Readiness pings get connections of their own, so they never wait behind publishes.
-        let pool = crate::presence::redis_pool(url)?;
+        let pool = readiness_pool(url)?;
         let publisher = connection(url)?;
         let broker = Arc::new(RedisBroker {
             client,
@@ -72,10 +72,6 @@ impl RedisBroker {
         };
         tokio::spawn(read_loop(Arc::downgrade(&broker), first));
         Ok(broker)
-    }
-
-    pub fn pool(&self) -> &deadpool_redis::Pool {
-        &self.pool
     }
 
     async fn open_subscriber(&self) -> Result<PubSubStream, BusError> {
@@ -117,6 +113,21 @@ impl RedisBroker {
     pub fn pending_publishes(&self) -> usize {
         crate::lock(&self.retry).len()
     }
+}
+
+/// Connections for readiness pings only (a probe must not wait behind publishes).
+fn readiness_pool(url: &str) -> Result<deadpool_redis::Pool, BusError> {
+    let mut cfg = deadpool_redis::Config::from_url(url);
+    cfg.pool = Some(deadpool_redis::PoolConfig {
+        max_size: 2,
+        timeouts: deadpool_redis::Timeouts {
+            wait: Some(Duration::from_secs(2)),
+            create: Some(Duration::from_secs(2)),
+            recycle: Some(Duration::from_secs(2)),
+        },
+        ..Default::default()
+    });
+    Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
 }
 
 /// A multiplexed connection that reconnects by itself (commands fail while Redis is away, and

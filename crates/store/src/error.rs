@@ -19,21 +19,32 @@ pub enum StoreError {
 
 /// Messages of errors that say "the database is not answering in time", not "the request is bad":
 /// a server shutting down, a statement or lock wait over its timeout, a connection gone.
-pub(crate) fn is_outage(message: &str) -> bool {
+fn is_outage(message: &str) -> bool {
     ["terminating connection", "statement timeout", "lock timeout", "connection closed", "timed out"]
         .iter()
         .any(|m| message.contains(m))
+}
+
+impl StoreError {
+    /// The database is not answering (pool, timeout, connection gone), as opposed to refusing.
+    pub(crate) fn is_outage(&self) -> bool {
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                *kind == diesel::result::DatabaseErrorKind::ClosedConnection || is_outage(info.message())
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<StoreError> for CoreError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Query(diesel::result::Error::NotFound) => CoreError::NotFound("record"),
-            StoreError::Pool(msg) => CoreError::Unavailable(msg),
             StoreError::KeyReused => CoreError::Conflict(StoreError::KeyReused.to_string()),
-            StoreError::Query(diesel::result::Error::DatabaseError(kind, info))
-                if kind == diesel::result::DatabaseErrorKind::ClosedConnection || is_outage(info.message()) =>
-            {
+            StoreError::Pool(msg) => CoreError::Unavailable(msg),
+            StoreError::Query(diesel::result::Error::DatabaseError(_, ref info)) if err.is_outage() => {
                 CoreError::Unavailable(info.message().to_owned())
             }
             other => CoreError::Internal(other.to_string()),

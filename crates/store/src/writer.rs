@@ -143,7 +143,8 @@ async fn commit(pool: &PgPool, batch: &[Pending]) -> Result<Vec<CoreResult<Optio
     let mut conn = pool.get().await.map_err(|e| StoreError::Pool(format!("postgres: {e}")))?;
     match insert_all(&mut conn, batch).await {
         Ok(answers) => Ok(answers.into_iter().map(|a| a.map_err(CoreError::from)).collect()),
-        Err(err) if batch.len() == 1 || is_outage(&err) => Err(err),
+        // Retrying row by row a database that is not answering would only wait longer.
+        Err(err) if batch.len() == 1 || err.is_outage() => Err(err),
         Err(_) => {
             let mut answers = Vec::with_capacity(batch.len());
             for one in batch.chunks(1) {
@@ -155,17 +156,6 @@ async fn commit(pool: &PgPool, batch: &[Pending]) -> Result<Vec<CoreResult<Optio
             }
             Ok(answers)
         }
-    }
-}
-
-/// Errors that say the database is not answering: retrying row by row would only wait longer.
-fn is_outage(err: &StoreError) -> bool {
-    match err {
-        StoreError::Pool(_) => true,
-        StoreError::Query(DieselError::DatabaseError(kind, info)) => {
-            *kind == DatabaseErrorKind::ClosedConnection || crate::error::is_outage(info.message())
-        }
-        _ => false,
     }
 }
 
