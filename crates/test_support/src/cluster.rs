@@ -150,6 +150,12 @@ impl TestCluster {
         s
     }
 
+    /// The store on the cluster's database, beside the nodes: writes through it are what a node
+    /// that died before publishing left behind.
+    pub fn store(&self) -> chatwire_store::PgStore {
+        chatwire_store::PgStore::new(chatwire_store::connect_pool(&self.db.url, 2).expect("pool"))
+    }
+
     /// Starts one more node; returns its index.
     pub async fn add_node(&mut self) -> usize {
         let node = start_node(self.settings()).await;

@@ -97,7 +97,7 @@ async fn a_message_committed_but_never_published_is_filled_in_on_every_socket() 
     assert_eq!(first.0, 201);
 
     // A node stored "two" and died before publishing it: the row is there, no event ever was.
-    let store = chatwire_store::PgStore::new(chatwire_store::connect_pool(&cluster.db.url, 2).expect("pool"));
+    let store = cluster.store();
     let sender = store.get_user(&UserId::from_int(alice.id)).await.expect("user").expect("alice");
     let msg = NewMessage { content: "two".into(), ..NewMessage::default() };
     store
@@ -132,7 +132,7 @@ async fn a_retry_delivers_what_a_dead_node_stored_but_never_published() {
     let cluster = TestCluster::start(2).await;
     let (alice, bob, conv) = cluster.alice_and_bob().await;
     let mut bob_ws = cluster.socket(1, &bob).await;
-    let store = chatwire_store::PgStore::new(chatwire_store::connect_pool(&cluster.db.url, 2).expect("pool"));
+    let store = cluster.store();
     let sender = store.get_user(&UserId::from_int(alice.id)).await.expect("user").expect("alice");
     let msg = NewMessage { content: "orphan".into(), client_key: Some("k-1".into()), ..NewMessage::default() };
     store
@@ -180,7 +180,7 @@ async fn a_tail_message_that_was_never_published_arrives_by_the_sweep() {
     cluster.post(0, &alice, &format!("/api/v1/conversations/{conv}/messages"), json!({"content": "one"})).await;
     assert_eq!(native.expect_type("message_created").await["message"]["content"], "one");
 
-    let store = chatwire_store::PgStore::new(chatwire_store::connect_pool(&cluster.db.url, 2).expect("pool"));
+    let store = cluster.store();
     let sender = store.get_user(&UserId::from_int(alice.id)).await.expect("user").expect("alice");
     let msg = NewMessage { content: "the last word".into(), ..NewMessage::default() };
     store

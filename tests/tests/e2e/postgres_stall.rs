@@ -3,9 +3,27 @@
 //! lives on, and everything works again the moment Postgres does.
 use std::time::{Duration, Instant};
 
-use chatwire_test_support::{TestCluster, WsClient};
+use chatwire_test_support::{TestCluster, TestUser, WsClient};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
+
+/// Node 0's readiness status.
+async fn ready(cluster: &TestCluster) -> u16 {
+    let url = format!("{}/readyz", cluster.node(0).http());
+    cluster.http.get(url).send().await.expect("readyz").status().as_u16()
+}
+
+/// How soon node 0 is ready and serves `user` again; `None` if not within `limit`.
+async fn serving_again(cluster: &TestCluster, user: &TestUser, limit: Duration) -> Option<Duration> {
+    let back = Instant::now();
+    while back.elapsed() < limit {
+        if ready(cluster).await == 200 && cluster.get(0, user, "/api/v1/conversations").await.0 == 200 {
+            return Some(back.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_stuck_behind_a_lock_is_bounded() {
@@ -72,17 +90,13 @@ async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
         TestCluster::start_through(db, Some(url), 1, None, |s| s.db_timeout = Duration::from_millis(1000)).await;
     let (alice, _bob, conv) = cluster.alice_and_bob().await;
     let mut dotted = WsClient::connect(&cluster.node(0).ws_url("/ws/chat/", &alice.token)).await.expect("socket");
-    let ready = || async {
-        let url = format!("{}/readyz", cluster.node(0).http());
-        cluster.http.get(url).send().await.expect("readyz").status().as_u16()
-    };
-    assert_eq!(ready().await, 200);
+    assert_eq!(ready(&cluster).await, 200);
 
     proxy.stall();
     let started = Instant::now();
     let send_path = format!("/api/v1/conversations/{conv}/messages");
     let (a, b, c) = tokio::join!(
-        ready(),
+        ready(&cluster),
         cluster.get(0, &alice, "/api/v1/conversations"),
         cluster.post(0, &alice, &send_path, json!({"content": "in the stall"})),
     );
@@ -92,20 +106,11 @@ async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
     assert_eq!(dotted.expect_type("chat.error").await["code"], "unavailable");
 
     proxy.pass();
-    let back = Instant::now();
-    let mut ok = false;
-    while back.elapsed() < Duration::from_secs(5) {
-        if ready().await == 200 && cluster.get(0, &alice, "/api/v1/conversations").await.0 == 200 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "not ready again 5 s after the link came back");
+    let back = serving_again(&cluster, &alice, Duration::from_secs(5)).await;
+    let back = back.expect("not ready again 5 s after the link came back");
     println!(
-        "drill postgres-stall: answered 503 in {:?}; ready again {:?} after the link came back",
+        "drill postgres-stall: answered 503 in {:?}; ready again {back:?} after the link came back",
         started.elapsed(),
-        back.elapsed()
     );
     dotted.send(json!({"type": "chat.get_conversations"})).await;
     dotted.expect_type("chat.conversations").await;
@@ -123,10 +128,7 @@ async fn a_sigstopped_postgres_is_bounded_and_recovers() {
         TestCluster::start_through(db, Some(url.clone()), 1, None, |s| s.db_timeout = Duration::from_millis(1000))
             .await;
     let (alice, _bob, conv) = cluster.alice_and_bob().await;
-    let ready = || async {
-        cluster.http.get(format!("{}/readyz", cluster.node(0).http())).send().await.expect("readyz").status().as_u16()
-    };
-    assert_eq!(ready().await, 200);
+    assert_eq!(ready(&cluster).await, 200);
 
     // The postmaster and every backend of this cluster.
     let pidfile = std::fs::read_to_string(dir.join("pg/postmaster.pid")).expect("postmaster.pid");
@@ -143,7 +145,7 @@ async fn a_sigstopped_postgres_is_bounded_and_recovers() {
     let started = Instant::now();
     let send_path = format!("/api/v1/conversations/{conv}/messages");
     let (a, b, c) = tokio::join!(
-        ready(),
+        ready(&cluster),
         cluster.get(0, &alice, "/api/v1/conversations"),
         cluster.post(0, &alice, &send_path, json!({"content": "frozen"})),
     );
@@ -152,17 +154,9 @@ async fn a_sigstopped_postgres_is_bounded_and_recovers() {
     assert_eq!((a, b.0, c.0), (503, 503, 503), "{b:?} {c:?}");
     assert!(answered < Duration::from_secs(4), "answered after {answered:?}");
 
-    let back = Instant::now();
-    let mut ok = false;
-    while back.elapsed() < Duration::from_secs(10) {
-        if ready().await == 200 && cluster.get(0, &alice, "/api/v1/conversations").await.0 == 200 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!("drill postgres-sigstop: answered 503 in {answered:?}; serving again {:?} after SIGCONT", back.elapsed());
-    assert!(ok, "not serving again 10 s after SIGCONT");
+    let back = serving_again(&cluster, &alice, Duration::from_secs(10)).await;
+    println!("drill postgres-sigstop: answered 503 in {answered:?}; serving again {back:?} after SIGCONT");
+    assert!(back.is_some(), "not serving again 10 s after SIGCONT");
     drop(cluster);
     tokio::task::spawn_blocking(move || pg.stop()).await.expect("join");
     let _ = std::fs::remove_dir_all(&dir);
