@@ -11,6 +11,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::broker::Broker;
 use crate::error::BusError;
+use crate::metrics::BusMetrics;
 
 /// What the hub hands a socket.
 #[derive(Clone, Debug)]
@@ -50,12 +51,15 @@ struct SessionTx {
 
 impl SessionTx {
     /// Queues without waiting; a socket over its budget (events or bytes) is flagged slow.
-    fn offer(&self, out: Outbound, bytes: usize) {
+    /// Whether it was queued.
+    fn offer(&self, out: Outbound, bytes: usize) -> bool {
         let queued = self.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if queued > self.budget || self.tx.try_send(Queued { out, bytes }).is_err() {
             self.queued.fetch_sub(bytes, Ordering::Relaxed);
             self.overflowed.raise();
+            return false;
         }
+        true
     }
 }
 
@@ -101,6 +105,7 @@ pub struct HubInner {
     /// Channels whose broker subscription may need to change; drained by the sync task.
     dirty: mpsc::UnboundedSender<SyncCmd>,
     subscribe_timeout: Duration,
+    metrics: BusMetrics,
 }
 
 enum SyncCmd {
@@ -162,6 +167,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             dirty,
             subscribe_timeout: Duration::from_secs(5),
+            metrics: BusMetrics::default(),
         });
         broker.attach(Arc::downgrade(&inner));
         tokio::spawn(sync_subscriptions(Arc::downgrade(&inner), rx));
@@ -170,6 +176,10 @@ impl Hub {
 
     pub fn broker(&self) -> &Arc<dyn Broker> {
         &self.inner.broker
+    }
+
+    pub fn metrics(&self) -> &BusMetrics {
+        &self.inner.metrics
     }
 
     /// Registers a socket with a queue bounded by `limits`.
@@ -274,6 +284,12 @@ impl HubInner {
         let _ = self.dirty.send(SyncCmd::ResubscribeAll);
     }
 
+    /// The broker lost its subscriber connection and opened a new one.
+    pub fn broker_reconnected(&self) {
+        self.metrics.redis_reconnects.inc();
+        self.resubscribe_all();
+    }
+
     /// Hands an event to every local socket on `channel`, charging each `bytes` (its size on the
     /// wire). Never blocks: a socket over its budget is flagged slow and will be closed, so one
     /// stalled client cannot hold up the others.
@@ -281,13 +297,16 @@ impl HubInner {
         let mut channels = lock(&self.channels);
         let Some(entry) = channels.get_mut(channel) else { return };
         match event.as_ref() {
-            Event::MessageCreated { message } => entry.max_seq = entry.max_seq.max(message.seq),
+            Event::MessageCreated { message } => {
+                entry.max_seq = entry.max_seq.max(message.seq);
+                let age = (chrono::Utc::now() - message.created_at).to_std().unwrap_or_default();
+                self.metrics.fanout_latency.observe(age.as_secs_f64());
+            }
             Event::SeqHint { last_seq, .. } => entry.max_seq = entry.max_seq.max(*last_seq),
             _ => {}
         }
-        for stx in entry.sessions.values() {
-            stx.offer(Outbound::Event(event.clone()), bytes);
-        }
+        let queued = entry.sessions.values().filter(|stx| stx.offer(Outbound::Event(event.clone()), bytes)).count();
+        self.metrics.deliveries.inc_by(queued as u64);
     }
 
     fn broadcast_resync(&self) {
@@ -355,6 +374,7 @@ async fn sync_subscriptions(hub: std::sync::Weak<HubInner>, mut rx: mpsc::Unboun
                 Err(err) => tracing::warn!(%err, "unsubscribe failed"),
             }
         }
+        hub.metrics.subscribed_channels.set(subscribed.len() as i64);
         // Channels re-joined while still subscribed need no broker call, only their joiners released.
         {
             let channels = lock(&hub.channels);

@@ -9,12 +9,14 @@
 pub mod broker;
 pub mod error;
 pub mod hub;
+pub mod metrics;
 pub mod presence;
 pub mod redis_broker;
 
 pub use broker::{Broker, LocalBroker};
 pub use error::BusError;
 pub use hub::{Hub, Outbound, QueueLimits, SessionId, Subscription};
+pub use metrics::BusMetrics;
 pub use presence::{LocalPresence, RedisPresence};
 pub use redis_broker::RedisBroker;
 

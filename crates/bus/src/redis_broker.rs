@@ -235,7 +235,7 @@ async fn read_loop(broker: Weak<RedisBroker>, mut stream: Option<PubSubStream>) 
         stream = Some(live);
         tracing::info!("redis subscriber connected; re-subscribing");
         if let Some(hub) = broker.upgrade().and_then(|b| b.hub()) {
-            hub.resubscribe_all();
+            hub.broker_reconnected();
         }
     }
 }

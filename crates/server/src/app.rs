@@ -66,8 +66,9 @@ impl Application {
             queue: settings.db_write_queue,
             ..Default::default()
         };
-        let store: Arc<dyn Store> =
-            Arc::new(PgStore::with_settings(pool, settings.db_timeout + std::time::Duration::from_millis(500), writer));
+        let store = PgStore::with_settings(pool, settings.db_timeout + std::time::Duration::from_millis(500), writer);
+        let store_metrics = store.metrics().clone();
+        let store: Arc<dyn Store> = Arc::new(store);
         let node_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let presence_settings = PresenceSettings { online_ttl: settings.presence_ttl, typing_ttl: settings.typing_ttl };
 
@@ -84,6 +85,7 @@ impl Application {
             }
         };
         let hub = Hub::start(broker.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::new(hub.metrics(), &store_metrics));
         let service = ChatService::new(store, Arc::new(BrokerBus(broker)), presence, settings.limits);
         if !settings.gap_sweep.is_zero() {
             tokio::spawn(sweep_gaps(service.clone(), hub.clone(), settings.gap_sweep));
@@ -96,6 +98,7 @@ impl Application {
             sockets: Arc::new(crate::socket::SocketCounts::default()),
             handshakes: Arc::new(KeyedRate::new(settings.handshake_rate, settings.handshake_burst)),
             settings: Arc::new(settings.clone()),
+            metrics,
             node_id,
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         };
@@ -125,6 +128,7 @@ impl Application {
                     })
                 })
                 .configure(crate::health::routes)
+                .configure(crate::metrics::routes)
                 .configure(crate::dialects::routes)
                 .default_service(web::to(|| async {
                     HttpResponse::NotFound().json(ErrorBody { code: "not_found", message: "no such route".into() })

@@ -17,6 +17,7 @@ pub mod drf;
 pub mod embedded_pg;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod socket;
 pub mod state;
 

@@ -20,6 +20,7 @@ pub struct AppState {
     /// Handshakes per client IP on this node (`CHATWIRE_HANDSHAKE_RATE`).
     pub handshakes: Arc<KeyedRate<IpAddr>>,
     pub settings: Arc<Settings>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Names this node in presence records and logs.
     pub node_id: String,
     /// Flips to true when the node starts shutting down: readiness fails and every socket is

@@ -15,6 +15,6 @@ mod writer;
 
 pub use error::StoreError;
 pub use migrate::run_migrations;
-pub use pool::{DbTimeouts, PgPool, connect_pool, connect_pool_with};
+pub use pool::{DbTimeouts, PgPool, StoreMetrics, connect_pool, connect_pool_with};
 pub use store_impl::PgStore;
 pub use writer::{WriteStats, WriterSettings};

@@ -4,6 +4,9 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 
+use diesel_async::pooled_connection::deadpool::{Object, PoolError};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
 use crate::error::StoreError;
 
 pub type PgPool = Pool<AsyncPgConnection>;
@@ -86,4 +89,26 @@ mod tests {
         assert!(own.starts_with("postgres://u@h/db?sslmode=require&connect_timeout=9&tcp_user_timeout=1500"), "{own}");
         assert_eq!(own.matches("connect_timeout").count(), 1);
     }
+}
+
+/// What the store counts, for the node's `/metrics`.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// How long each call waited for a pooled connection (`chatwire_db_pool_wait_seconds`).
+    pub pool_wait: Histogram,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        // 0.1 ms to about 3 s.
+        StoreMetrics { pool_wait: Histogram::new(exponential_buckets(0.0001, 2.0, 16)) }
+    }
+}
+
+/// A pooled connection, its wait timed into `wait`.
+pub(crate) async fn checkout(pool: &PgPool, wait: &Histogram) -> Result<Object<AsyncPgConnection>, PoolError> {
+    let start = std::time::Instant::now();
+    let conn = pool.get().await;
+    wait.observe(start.elapsed().as_secs_f64());
+    conn
 }

@@ -11,7 +11,7 @@ use chatwire_core::ports::{ListFilter, Membership, Store, WatermarkMove};
 use chatwire_core::{ConversationId, CoreError, CoreResult, MessageId, UserId};
 
 use crate::error::StoreError;
-use crate::pool::PgPool;
+use crate::pool::{PgPool, StoreMetrics, checkout};
 use crate::queries::receipts::Watermark;
 use crate::queries::{conversations, messages, receipts, users};
 use crate::writer::{Writer, WriterSettings};
@@ -25,6 +25,7 @@ pub struct PgStore {
     call_timeout: std::time::Duration,
     /// Sends, committed in batches.
     writer: Writer,
+    metrics: StoreMetrics,
 }
 
 impl PgStore {
@@ -34,8 +35,13 @@ impl PgStore {
     }
 
     pub fn with_settings(pool: PgPool, call_timeout: std::time::Duration, writer: WriterSettings) -> Self {
-        let writer = Writer::start(pool.clone(), WriterSettings { timeout: call_timeout, ..writer });
-        PgStore { pool, call_timeout, writer }
+        let metrics = StoreMetrics::default();
+        let writer = Writer::start(pool.clone(), WriterSettings { timeout: call_timeout, ..writer }, metrics.clone());
+        PgStore { pool, call_timeout, writer, metrics }
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     async fn bounded<T>(&self, call: impl std::future::Future<Output = CoreResult<T>>) -> CoreResult<T> {
@@ -55,7 +61,9 @@ impl PgStore {
     }
 
     async fn conn(&self) -> CoreResult<Object<AsyncPgConnection>> {
-        self.pool.get().await.map_err(|e| CoreError::Unavailable(format!("postgres: {e}")))
+        checkout(&self.pool, &self.metrics.pool_wait)
+            .await
+            .map_err(|e| CoreError::Unavailable(format!("postgres: {e}")))
     }
 }
 

@@ -17,7 +17,7 @@ use chatwire_core::model::{MessageKind, NewMessage, Sent, User};
 use chatwire_core::{ConversationId, CoreError, CoreResult};
 
 use crate::error::StoreError;
-use crate::pool::PgPool;
+use crate::pool::{PgPool, StoreMetrics, checkout};
 use crate::queries::{message_batch, messages};
 
 /// One send waiting for its batch.
@@ -66,12 +66,12 @@ pub struct WriteStats {
 
 impl Writer {
     /// Starts the lanes on the current runtime.
-    pub fn start(pool: PgPool, settings: WriterSettings) -> Writer {
+    pub fn start(pool: PgPool, settings: WriterSettings, metrics: StoreMetrics) -> Writer {
         let stats = Arc::new(WriteStats::default());
         let lanes = (0..settings.lanes.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(settings.queue.max(1));
-                tokio::spawn(lane(pool.clone(), rx, settings, stats.clone()));
+                tokio::spawn(lane(pool.clone(), rx, settings, stats.clone(), metrics.clone()));
                 tx
             })
             .collect();
@@ -112,12 +112,18 @@ impl Writer {
     }
 }
 
-async fn lane(pool: PgPool, mut rx: mpsc::Receiver<Pending>, settings: WriterSettings, stats: Arc<WriteStats>) {
+async fn lane(
+    pool: PgPool,
+    mut rx: mpsc::Receiver<Pending>,
+    settings: WriterSettings,
+    stats: Arc<WriteStats>,
+    metrics: StoreMetrics,
+) {
     let mut batch = Vec::with_capacity(settings.max_batch);
     while rx.recv_many(&mut batch, settings.max_batch).await > 0 {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.sends.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let answers = match tokio::time::timeout(settings.timeout, commit(&pool, &batch)).await {
+        let answers = match tokio::time::timeout(settings.timeout, commit(&pool, &metrics, &batch)).await {
             Ok(Ok(answers)) => answers,
             Ok(Err(err)) => {
                 let err = CoreError::from(err);
@@ -139,8 +145,12 @@ async fn lane(pool: PgPool, mut rx: mpsc::Receiver<Pending>, settings: WriterSet
 /// Commits one batch; answers in the batch's order. A statement that fails as a whole (a key
 /// raced in by another node, one bad row) is retried row by row, so one row's trouble is only
 /// that row's.
-async fn commit(pool: &PgPool, batch: &[Pending]) -> Result<Vec<CoreResult<Option<Sent>>>, StoreError> {
-    let mut conn = pool.get().await.map_err(|e| StoreError::Pool(format!("postgres: {e}")))?;
+async fn commit(
+    pool: &PgPool,
+    metrics: &StoreMetrics,
+    batch: &[Pending],
+) -> Result<Vec<CoreResult<Option<Sent>>>, StoreError> {
+    let mut conn = checkout(pool, &metrics.pool_wait).await.map_err(|e| StoreError::Pool(format!("postgres: {e}")))?;
     match insert_all(&mut conn, batch).await {
         Ok(answers) => Ok(answers.into_iter().map(|a| a.map_err(CoreError::from)).collect()),
         // Retrying row by row a database that is not answering would only wait longer.

@@ -176,6 +176,13 @@ impl TestCluster {
         user
     }
 
+    /// Node `node`'s `GET /metrics` text.
+    pub async fn metrics(&self, node: usize) -> String {
+        let resp = self.http.get(format!("{}/metrics", self.nodes[node].http())).send().await.expect("metrics");
+        assert_eq!(resp.status(), 200, "/metrics");
+        resp.text().await.expect("metrics text")
+    }
+
     pub async fn get(&self, node: usize, user: &TestUser, path: &str) -> (u16, Value) {
         let resp = self
             .http
@@ -250,4 +257,10 @@ async fn start_node(settings: Settings) -> Node {
     });
     let (port, handle) = rx.await.expect("node thread").expect("node start");
     Node { port, handle, thread: Some(thread) }
+}
+
+/// The value of the sample `series` (a name with its labels, as written: `chatwire_sockets{dialect="native"}`)
+/// in a `/metrics` text, if it is there.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }

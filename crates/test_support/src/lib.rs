@@ -12,7 +12,7 @@ mod proxy;
 mod redis_server;
 mod ws;
 
-pub use cluster::{Node, TestCluster, TestUser};
+pub use cluster::{Node, TestCluster, TestUser, metric};
 pub use db::TestDb;
 pub use proxy::TcpProxy;
 pub use redis_server::RedisServer;

@@ -9,6 +9,7 @@ mod embedded_pg;
 mod idempotency;
 mod logs;
 mod message_changes;
+mod metrics;
 mod migration;
 mod multi_node;
 mod native_api;

@@ -50,6 +50,9 @@ async fn subscriptions_come_back_and_resync_restores_what_was_dropped() {
         }
     }
     assert!(delivered, "no live delivery after Redis came back");
+    let metrics = cluster.metrics(1).await;
+    let reconnects = chatwire_test_support::metric(&metrics, "chatwire_redis_reconnects_total");
+    assert!(reconnects.is_some_and(|n| n >= 1.0), "the reconnect is counted: {metrics}");
 }
 
 /// Nodes may start before Redis: they run, say they are not ready, and catch up when it appears.

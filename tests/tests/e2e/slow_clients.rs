@@ -55,6 +55,8 @@ async fn a_client_that_stops_reading_is_cut_and_nobody_else_is() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let freed_after = freed_after.expect("the stalled socket was never let go");
+    let metrics = cluster.metrics(0).await;
+    assert_eq!(chatwire_test_support::metric(&metrics, "chatwire_slow_consumer_closes_total"), Some(1.0), "{metrics}");
     eprintln!("stalled socket let go {freed_after:?} after the first send of {total}");
     // What the stalled client got before the cut is a prefix, in order, without duplicates.
     let mut seqs = Vec::new();

@@ -18,6 +18,7 @@ use chatwire_core::{Channel, ConversationId, UserId};
 
 use crate::auth;
 use crate::error::ApiError;
+use crate::metrics::Limit;
 use crate::state::AppState;
 
 pub(crate) use session::{CloseWhy, Dialect, Resync, Room, SocketCore, SocketError, Submit};
@@ -102,14 +103,20 @@ pub(crate) async fn open(req: &HttpRequest, state: &AppState, room: Option<Room>
     if let Some(ip) = crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
         && !ip.is_loopback()
     {
-        state.handshakes.check(&ip).map_err(|retry_after| chatwire_core::CoreError::RateLimited { retry_after })?;
+        state.handshakes.check(&ip).map_err(|retry_after| {
+            state.metrics.refused(Limit::HandshakeRate);
+            chatwire_core::CoreError::RateLimited { retry_after }
+        })?;
     }
     let token = auth::socket_token(req);
     let (actor, token_expires_at) = auth::authenticate_until(state, token.as_deref()).await?;
     let max = state.settings.max_sockets_per_user;
-    let slot = state.sockets.claim(actor.id(), max).ok_or_else(|| ApiError::TooMany {
-        code: "too_many_sockets",
-        message: format!("at most {max} open sockets per user on one node"),
+    let slot = state.sockets.claim(actor.id(), max).ok_or_else(|| {
+        state.metrics.refused(Limit::SocketsPerUser);
+        ApiError::TooMany {
+            code: "too_many_sockets",
+            message: format!("at most {max} open sockets per user on one node"),
+        }
     })?;
     let sub = state
         .hub

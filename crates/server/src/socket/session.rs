@@ -27,6 +27,7 @@ use futures_util::{FutureExt, StreamExt};
 
 use super::Opened;
 use crate::error::ApiError;
+use crate::metrics::DialectMetrics;
 use crate::state::AppState;
 
 /// Why a frame could not be served; the dialect renders it in its own error frame.
@@ -141,6 +142,8 @@ pub(crate) struct Submit<R> {
 
 /// What one dialect adds to the shared loop.
 pub(crate) trait Dialect {
+    /// The dialect's name in metrics (`specs/README.md`'s names, and `native`).
+    const NAME: &'static str;
     type Frame;
     /// See [`Submit::reply`]; `()` for a dialect that submits nothing.
     type SendReply: 'static;
@@ -224,6 +227,8 @@ pub(crate) struct SocketCore {
     pub actor: Actor,
     pub sub: Subscription,
     session: Session,
+    /// This socket's dialect's counters.
+    metrics: DialectMetrics,
     /// Seqs already sent, so a resume replay and live delivery that overlap send each once.
     pub seen: SeenSeqs,
     /// What this socket owes per conversation, so live messages go out in seq order and a gap
@@ -273,7 +278,10 @@ pub(crate) async fn run<D: Dialect>(
     let conversations: Vec<ConversationId> = floors.iter().map(|(c, _)| *c).collect();
     let mut order = DeliveryOrder::new(state.settings.order_hold);
     order.follow_all(floors);
+    let metrics = state.metrics.dialect(D::NAME);
+    let _open = metrics.open();
     let mut core = SocketCore {
+        metrics,
         order,
         room,
         pending_close: None,
@@ -305,6 +313,7 @@ pub(crate) async fn run<D: Dialect>(
         Close::ClientGone => return,
         Close::Normal(reason) => reason,
         Close::Server(why) => {
+            core.state.metrics.socket_closed(why.as_str(), why == CloseWhy::SlowConsumer);
             if let Some(frame) = dialect.farewell(why) {
                 // A slow client may not take it; the close frame follows either way.
                 let _ = tokio::time::timeout(Duration::from_secs(1), core.session.text(frame)).await;
@@ -462,7 +471,9 @@ impl SocketCore {
         message: NewMessage,
         requests: Requests,
     ) -> Result<Sent, CoreError> {
-        let sent = self.state.service.send(&self.actor, conversation, message, requests).await?;
+        let sent = self.state.service.send(&self.actor, conversation, message, requests).await;
+        self.state.metrics.send_result(&self.metrics.sent, &sent);
+        let sent = sent?;
         self.own(dialect, &sent).await;
         Ok(sent)
     }
@@ -491,9 +502,14 @@ impl SocketCore {
         let Submit { conversation, message, requests, reply } = submit;
         *self.sending.entry(conversation).or_default() += 1;
         let (service, actor) = (self.state.service.clone(), self.actor.clone());
+        let (metrics, sent) = (self.state.metrics.clone(), self.metrics.sent.clone());
         in_flight.push_back(Box::pin(async move {
             let sending = std::panic::AssertUnwindSafe(service.send(&actor, conversation, message, requests));
-            let result = match sending.catch_unwind().await {
+            let result = sending.catch_unwind().await;
+            if let Ok(result) = &result {
+                metrics.send_result(&sent, result);
+            }
+            let result = match result {
                 Ok(result) => result.map_err(SocketError::Core),
                 Err(_) => Err(SocketError::Panic),
             };

@@ -13,6 +13,7 @@ pub(crate) struct DjangoMessaging;
 pub(crate) enum NoFrame {}
 
 impl Dialect for DjangoMessaging {
+    const NAME: &'static str = "django_messaging";
     type Frame = NoFrame;
     type SendReply = ();
 

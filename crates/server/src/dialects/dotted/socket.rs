@@ -15,6 +15,7 @@ const SEARCH_LIMIT: i64 = 20;
 pub(crate) struct Dotted;
 
 impl Dialect for Dotted {
+    const NAME: &'static str = "dotted";
     type Frame = ClientFrame;
     type SendReply = ();
 

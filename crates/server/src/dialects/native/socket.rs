@@ -10,6 +10,7 @@ use crate::socket::{Dialect, Resync, SocketCore, SocketError, Submit};
 pub(crate) struct Native;
 
 impl Dialect for Native {
+    const NAME: &'static str = "native";
     type Frame = ClientFrame;
     /// The client's `ref` and key, echoed on the `ack`.
     type SendReply = (Option<String>, Option<String>);

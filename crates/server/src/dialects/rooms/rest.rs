@@ -207,7 +207,9 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, payload: web::Payloa
     let Send { room, content } = body(&req, payload).await?;
     let view = load(&state, &actor, room).await?;
     let msg = NewMessage { content, client_key: crate::dialects::idempotency_key(&req), ..NewMessage::default() };
-    let sent = core(state.service.send_message_accepting(&actor, room, msg).await)?;
+    let sent = state.service.send_message_accepting(&actor, room, msg).await;
+    state.metrics.rest_send("rooms", &sent);
+    let sent = core(sent)?;
     Ok(crate::dialects::sent(sent.created).json(room_message(&view, &sent.message, true)))
 }
 

@@ -112,6 +112,7 @@ impl Rooms {
 }
 
 impl Dialect for Rooms {
+    const NAME: &'static str = "rooms";
     type Frame = ClientFrame;
     /// The client's `temp_id`, echoed on the message.
     type SendReply = Option<String>;

@@ -125,7 +125,9 @@ async fn send(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String
     let id = conversation_id(&state, &id).await?;
     let Content { content } = body(&req, payload).await?;
     let msg = NewMessage { content, client_key: crate::dialects::idempotency_key(&req), ..NewMessage::default() };
-    let sent = core(state.service.send_message(&actor, id, msg).await)?;
+    let sent = state.service.send_message(&actor, id, msg).await;
+    state.metrics.rest_send("spherespace", &sent);
+    let sent = core(sent)?;
     Ok(crate::dialects::sent(sent.created).json(MessageOut::from(&sent.message)))
 }
 

@@ -23,6 +23,7 @@ pub(crate) async fn conversation(core: &SocketCore, id: IdRef) -> Result<Convers
 }
 
 impl Dialect for Spherespace {
+    const NAME: &'static str = "spherespace";
     type Frame = ClientFrame;
     type SendReply = ();
 

@@ -31,6 +31,7 @@ impl Threads {
 }
 
 impl Dialect for Threads {
+    const NAME: &'static str = "threads";
     type Frame = ClientFrame;
     type SendReply = ();
 

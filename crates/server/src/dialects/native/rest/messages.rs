@@ -58,7 +58,9 @@ pub async fn send(
         attachment: body.attachment,
         client_key: body.client_key.or_else(|| crate::dialects::idempotency_key(&req)),
     };
-    let sent = state.service.send_message(&actor, *id, msg).await?;
+    let sent = state.service.send_message(&actor, *id, msg).await;
+    state.metrics.rest_send("native", &sent);
+    let sent = sent?;
     Ok(crate::dialects::sent(sent.created).json(sent.message))
 }
 
