@@ -209,6 +209,8 @@ impl Broker for RedisBroker {
     }
 
     async fn ping(&self) -> Result<(), BusError> {
+        // Publishing alone is not enough: a node whose subscriber is down delivers nothing live.
+        self.current_sink()?;
         let mut conn = self.pool.get().await?;
         let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
         Ok(())

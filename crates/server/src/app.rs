@@ -29,6 +29,10 @@ pub enum StartError {
     NoDatabase,
     #[error("no JWT key configured: set CHATWIRE_JWT_SECRET or CHATWIRE_JWT_PUBLIC_KEY_FILE")]
     NoJwtKey,
+    #[error(
+        "the database has migrations pending ({0}) and CHATWIRE_MIGRATE_ON_START is off: run `chatwire migrate` first"
+    )]
+    PendingMigrations(String),
     #[error("postgres: {0}")]
     Store(#[from] chatwire_store::StoreError),
     #[error("redis: {0}")]
@@ -53,9 +57,16 @@ impl Application {
         }
         let rules = TokenRules { audience: settings.jwt_audience.clone(), issuer: settings.jwt_issuer.clone() };
         let verifier = Verifier::new(&settings.jwt_keys, rules)?;
-        let applied = chatwire_store::run_migrations(&database_url).await?;
-        if !applied.is_empty() {
-            tracing::info!(?applied, "migrations applied");
+        if settings.migrate_on_start {
+            let applied = chatwire_store::run_migrations(&database_url).await?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "migrations applied");
+            }
+        } else {
+            let pending = chatwire_store::migrate::pending_migrations(&database_url).await?;
+            if !pending.is_empty() {
+                return Err(StartError::PendingMigrations(pending.join(", ")));
+            }
         }
         let timeouts = chatwire_store::DbTimeouts { statement: settings.db_timeout, ..Default::default() };
         let pool = chatwire_store::connect_pool_with(&database_url, settings.db_pool_size, timeouts)?;
@@ -66,7 +77,9 @@ impl Application {
             queue: settings.db_write_queue,
             ..Default::default()
         };
-        let store = PgStore::with_settings(pool, settings.db_timeout + std::time::Duration::from_millis(500), writer);
+        let readiness = chatwire_store::connect_pool_with(&database_url, 1, timeouts)?;
+        let store = PgStore::with_settings(pool, settings.db_timeout + std::time::Duration::from_millis(500), writer)
+            .with_readiness_pool(readiness);
         let store_metrics = store.metrics().clone();
         let store: Arc<dyn Store> = Arc::new(store);
         let node_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());

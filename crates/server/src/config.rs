@@ -48,6 +48,13 @@ impl std::fmt::Debug for JwtKey {
 
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// `CHATWIRE_ENV=production`: every dependency must be configured (see
+    /// [`Settings::check_production`]); no development fallbacks.
+    pub production: bool,
+    /// `CHATWIRE_MIGRATE_ON_START` (default true): `serve` applies pending migrations first. Off
+    /// (the chart runs `chatwire migrate` as a hook Job), a node refuses to start on a database
+    /// that still has migrations pending.
+    pub migrate_on_start: bool,
     pub bind: SocketAddr,
     /// `None`: boot a private Postgres in `data_dir` (see `embedded_pg`).
     pub database_url: Option<String>,
@@ -117,6 +124,8 @@ impl Settings {
     pub fn defaults() -> Settings {
         let limits = Limits::default();
         Settings {
+            production: false,
+            migrate_on_start: true,
             bind: SocketAddr::from(([0, 0, 0, 0], 8080)),
             database_url: None,
             redis_url: None,
@@ -156,6 +165,17 @@ impl Settings {
 
     pub fn from_env() -> Result<Settings, ConfigError> {
         let mut s = Settings::defaults();
+        s.production = match var("CHATWIRE_ENV").as_deref() {
+            None | Some("development") => false,
+            Some("production") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CHATWIRE_ENV",
+                    reason: format!("{other}: expected production or development"),
+                });
+            }
+        };
+        s.migrate_on_start = flag("CHATWIRE_MIGRATE_ON_START", s.migrate_on_start)?;
         if let Some(v) = var("CHATWIRE_BIND") {
             s.bind = v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
                 name: "CHATWIRE_BIND",
@@ -246,6 +266,144 @@ impl Settings {
     }
 }
 
+/// The shortest HS256 secret production accepts: the hash's own size (RFC 7518, 3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// What production needs and does not have, named: a node without Postgres, Redis or a real
+    /// JWT key would otherwise start alone (a private database, an in-process bus, a random
+    /// secret) and report ready, silently split from its replicas.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        let mut missing = Vec::new();
+        if self.database_url.is_none() {
+            missing.push("DATABASE_URL is unset (production never boots a private Postgres)".to_owned());
+        }
+        if self.redis_url.is_none() {
+            missing.push("REDIS_URL is unset (production never runs the single-node in-process bus)".to_owned());
+        }
+        if self.jwt_keys.is_empty() {
+            missing.push("no JWT key: set CHATWIRE_JWT_SECRET or CHATWIRE_JWT_PUBLIC_KEY_FILE".to_owned());
+        }
+        for key in &self.jwt_keys {
+            if let JwtKey::Secret(secret) = key
+                && secret.len() < MIN_SECRET_BYTES
+            {
+                missing.push(format!(
+                    "CHATWIRE_JWT_SECRET is {} bytes; production needs at least {MIN_SECRET_BYTES}",
+                    secret.len()
+                ));
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid { name: "CHATWIRE_ENV=production", reason: missing.join("; ") })
+        }
+    }
+
+    /// The effective configuration, one `NAME=value` per setting, secrets masked.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = self.jwt_keys.iter().find_map(|k| match k {
+            JwtKey::Secret(s) => Some(format!("<set, {} bytes>", s.len())),
+            JwtKey::PublicKeyPem(_) => None,
+        });
+        let public_key = self.jwt_keys.iter().any(|k| matches!(k, JwtKey::PublicKeyPem(_)));
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "<unset>".into());
+        let ms = |d: Duration| d.as_millis().to_string();
+        let secs = |d: Duration| d.as_secs().to_string();
+        vec![
+            ("CHATWIRE_ENV", if self.production { "production" } else { "development" }.into()),
+            ("CHATWIRE_MIGRATE_ON_START", self.migrate_on_start.to_string()),
+            ("CHATWIRE_BIND", self.bind.to_string()),
+            (
+                "DATABASE_URL",
+                self.database_url
+                    .as_deref()
+                    .map(chatwire_store::migrate::redact)
+                    .unwrap_or_else(|| "<unset: private Postgres>".into()),
+            ),
+            (
+                "REDIS_URL",
+                self.redis_url
+                    .as_deref()
+                    .map(chatwire_store::migrate::redact)
+                    .unwrap_or_else(|| "<unset: in-process bus>".into()),
+            ),
+            ("CHATWIRE_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("CHATWIRE_JWT_SECRET", secret.unwrap_or_else(|| "<unset>".into())),
+            ("CHATWIRE_JWT_PUBLIC_KEY_FILE", if public_key { "<set>" } else { "<unset>" }.into()),
+            ("CHATWIRE_JWT_AUDIENCE", opt(&self.jwt_audience)),
+            ("CHATWIRE_JWT_ISSUER", opt(&self.jwt_issuer)),
+            (
+                "CHATWIRE_WS_CHAT_DIALECT",
+                match self.ws_chat_dialect {
+                    WsChatDialect::Dotted => "dotted",
+                    WsChatDialect::Spherespace => "spherespace",
+                }
+                .into(),
+            ),
+            (
+                "CHATWIRE_WS_CHAT_ID_DIALECT",
+                match self.ws_chat_id_dialect {
+                    WsChatIdDialect::Rooms => "rooms",
+                    WsChatIdDialect::Dotted => "dotted",
+                }
+                .into(),
+            ),
+            ("CHATWIRE_DATA_DIR", self.data_dir.display().to_string()),
+            ("CHATWIRE_MESSAGE_SIZE_LIMIT", self.limits.max_message_chars.to_string()),
+            ("CHATWIRE_HISTORY_LIMIT", self.limits.max_history.to_string()),
+            ("CHATWIRE_MAX_GROUP_MEMBERS", self.limits.max_group_members.to_string()),
+            ("CHATWIRE_MAX_RESUME_CURSORS", self.limits.max_cursors.to_string()),
+            ("CHATWIRE_SEND_RATE", self.limits.send_rate.to_string()),
+            ("CHATWIRE_SEND_BURST", self.limits.send_burst.to_string()),
+            ("CHATWIRE_DB_POOL_SIZE", self.db_pool_size.to_string()),
+            ("CHATWIRE_DB_WRITE_LANES", self.db_write_lanes.to_string()),
+            ("CHATWIRE_DB_MAX_BATCH", self.db_max_batch.to_string()),
+            ("CHATWIRE_DB_WRITE_QUEUE", self.db_write_queue.to_string()),
+            ("CHATWIRE_DB_TIMEOUT_MS", ms(self.db_timeout)),
+            ("CHATWIRE_WORKERS", self.workers.to_string()),
+            ("CHATWIRE_SOCKET_QUEUE", self.socket_queue.to_string()),
+            ("CHATWIRE_SOCKET_PIPELINE", self.socket_pipeline.to_string()),
+            ("CHATWIRE_SOCKET_QUEUE_BYTES", self.socket_queue_bytes.to_string()),
+            ("CHATWIRE_WRITE_TIMEOUT_MS", ms(self.write_timeout)),
+            ("CHATWIRE_HANDSHAKE_RATE", self.handshake_rate.to_string()),
+            ("CHATWIRE_HANDSHAKE_BURST", self.handshake_burst.to_string()),
+            (
+                "CHATWIRE_TRUSTED_PROXIES",
+                self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            ),
+            ("CHATWIRE_MAX_SOCKETS_PER_USER", self.max_sockets_per_user.to_string()),
+            ("CHATWIRE_GAP_SWEEP_SECS", secs(self.gap_sweep)),
+            ("CHATWIRE_ORDER_HOLD_MS", ms(self.order_hold)),
+            ("CHATWIRE_PRESENCE_TTL_SECS", secs(self.presence_ttl)),
+            ("CHATWIRE_TYPING_TTL_SECS", secs(self.typing_ttl)),
+            ("CHATWIRE_SHUTDOWN_TIMEOUT_SECS", self.shutdown_timeout_secs.to_string()),
+            ("CHATWIRE_HEARTBEAT_INTERVAL", self.heartbeat_interval_secs.to_string()),
+            ("CHATWIRE_CONNECTION_TIMEOUT", self.connection_timeout_secs.to_string()),
+            ("CHATWIRE_PING_TIMEOUT", self.ping_timeout_secs.to_string()),
+            ("CHATWIRE_MAX_RECONNECT_ATTEMPTS", self.max_reconnect_attempts.to_string()),
+        ]
+    }
+}
+
+/// Read elsewhere than [`Settings::from_env`] (by `main` and the logger).
+const OTHER_KNOWN: &[&str] = &["CHATWIRE_LOG", "CHATWIRE_LOG_FORMAT", "CHATWIRE_EMBEDDED_PG_PORT"];
+
+/// `CHATWIRE_*` variables in the environment that no setting reads: a typo, or a setting of
+/// another version, which would otherwise be ignored without a word.
+pub fn unknown_variables() -> Vec<String> {
+    let known: Vec<&str> = Settings::defaults().describe().into_iter().map(|(name, _)| name).collect();
+    let mut unknown: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.starts_with("CHATWIRE_") && !known.contains(&name.as_str()) && !OTHER_KNOWN.contains(&name.as_str())
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
 /// Loopback and the private ranges, where load balancers and ingress controllers live (the
 /// same default as Rails' `trusted_proxies`); an empty `CHATWIRE_TRUSTED_PROXIES` trusts none.
 const DEFAULT_TRUSTED_PROXIES: &[&str] =
@@ -253,6 +411,15 @@ const DEFAULT_TRUSTED_PROXIES: &[&str] =
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid { name, reason: format!("{other}: expected true or false") }),
+    }
 }
 
 fn num<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>

@@ -13,11 +13,17 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 only when Postgres and the bus answer and the node is not draining.
+/// `GET /readyz`: 200 only when Postgres (on the readiness connection), the bus (publishing and
+/// the subscriber) answer and the node is not draining.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let timeout = std::time::Duration::from_secs(2);
-    let db = matches!(tokio::time::timeout(timeout, state.service.store_ready()).await, Ok(Ok(())));
-    let bus = matches!(tokio::time::timeout(timeout, state.service.bus().ping()).await, Ok(Ok(())));
+    // Both at once, bounded well inside a probe's usual 1-2 s timeout: a slow dependency makes
+    // the answer "not ready", never a probe timeout.
+    let timeout = std::time::Duration::from_millis(800);
+    let (db, bus) = futures_util::join!(
+        tokio::time::timeout(timeout, state.service.store_ready()),
+        tokio::time::timeout(timeout, state.service.bus().ping()),
+    );
+    let (db, bus) = (matches!(db, Ok(Ok(()))), matches!(bus, Ok(Ok(()))));
     let draining = state.is_draining();
     let body = json!({
         "postgres": if db { "ok" } else { "down" },

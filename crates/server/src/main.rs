@@ -26,6 +26,11 @@ enum Cmd {
     Serve,
     /// Applies pending database migrations and exits.
     Migrate,
+    /// Checks or prints the configuration the environment gives.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Prints an HS256 token for a user, signed with CHATWIRE_JWT_SECRET (for tests and operations).
     Token {
         /// The user's id as the identity provider names them: an integer (`5`), a UUID, any string.
@@ -43,6 +48,15 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validates every setting (and, with CHATWIRE_ENV=production, that nothing is missing);
+    /// exits non-zero saying what is wrong.
+    Check,
+    /// Prints the effective configuration, one NAME=value per line, secrets masked.
+    Print,
+}
+
 fn main() -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("CHATWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
@@ -56,7 +70,29 @@ fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;
+    for name in chatwire_server::config::unknown_variables() {
+        tracing::warn!(%name, "unknown setting, ignored (see `chatwire config print` for the known ones)");
+    }
     match cli.command {
+        Cmd::Config { action: ConfigAction::Check } => {
+            if settings.production {
+                settings.check_production()?;
+            }
+            let unknown = chatwire_server::config::unknown_variables();
+            let mode = if settings.production { "production" } else { "development" };
+            if unknown.is_empty() {
+                println!("configuration is valid ({mode})");
+            } else {
+                println!("configuration is valid ({mode}); unknown, ignored: {}", unknown.join(", "));
+            }
+            Ok(())
+        }
+        Cmd::Config { action: ConfigAction::Print } => {
+            for (name, value) in settings.describe() {
+                println!("{name}={value}");
+            }
+            Ok(())
+        }
         Cmd::Token { user_id, username, email, display_name, ttl } => {
             let secret = dev_secret(&mut settings)?;
             let claims = Claims { username, email, display_name, ..Claims::for_user(user_id, ttl) };
@@ -76,7 +112,11 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Cmd::Serve => {
-            dev_secret(&mut settings)?;
+            if settings.production {
+                settings.check_production()?;
+            } else {
+                dev_secret(&mut settings)?;
+            }
             actix_web::rt::System::new().block_on(serve(settings))
         }
     }
@@ -86,6 +126,9 @@ fn main() -> anyhow::Result<()> {
 fn database(settings: &Settings) -> anyhow::Result<(Option<EmbeddedPg>, String)> {
     if let Some(url) = &settings.database_url {
         return Ok((None, url.clone()));
+    }
+    if settings.production {
+        anyhow::bail!("DATABASE_URL is unset: production never boots a private Postgres");
     }
     let port = std::env::var("CHATWIRE_EMBEDDED_PG_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(54329);
     let (pg, url) = EmbeddedPg::start(&settings.data_dir, port)?;

@@ -24,6 +24,20 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, StoreErro
     .map_err(|e| StoreError::Migration(e.to_string()))?
 }
 
+/// Migrations not yet applied to the database (versions), for a node that must not apply them
+/// itself.
+pub async fn pending_migrations(database_url: &str) -> Result<Vec<String>, StoreError> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<Vec<String>, StoreError> {
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+            .map_err(|e| StoreError::Connect { target: redact(&url), detail: e.to_string() })?;
+        let pending = conn.pending_migrations(MIGRATIONS).map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(pending.iter().map(|m| m.name().version().to_string()).collect())
+    })
+    .await
+    .map_err(|e| StoreError::Migration(e.to_string()))?
+}
+
 /// The URL without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };

@@ -26,6 +26,8 @@ pub struct PgStore {
     /// Sends, committed in batches.
     writer: Writer,
     metrics: StoreMetrics,
+    /// Readiness checks' own connection, so a pool busy with traffic never fails the probe.
+    readiness: Option<PgPool>,
 }
 
 impl PgStore {
@@ -37,7 +39,12 @@ impl PgStore {
     pub fn with_settings(pool: PgPool, call_timeout: std::time::Duration, writer: WriterSettings) -> Self {
         let metrics = StoreMetrics::default();
         let writer = Writer::start(pool.clone(), WriterSettings { timeout: call_timeout, ..writer }, metrics.clone());
-        PgStore { pool, call_timeout, writer, metrics }
+        PgStore { pool, call_timeout, writer, metrics, readiness: None }
+    }
+
+    /// Readiness checks use `pool` instead of the traffic pool.
+    pub fn with_readiness_pool(self, pool: PgPool) -> Self {
+        PgStore { readiness: Some(pool), ..self }
     }
 
     pub fn metrics(&self) -> &StoreMetrics {
@@ -76,7 +83,10 @@ impl Store for PgStore {
     async fn ping(&self) -> CoreResult<()> {
         use diesel_async::RunQueryDsl;
         self.bounded(async {
-            let mut c = self.conn().await?;
+            let pool = self.readiness.as_ref().unwrap_or(&self.pool);
+            let mut c = checkout(pool, &self.metrics.pool_wait)
+                .await
+                .map_err(|e| CoreError::Unavailable(format!("postgres: {e}")))?;
             ok(diesel::sql_query("SELECT 1").execute(&mut c).await.map(|_| ()).map_err(StoreError::from))
         })
         .await
