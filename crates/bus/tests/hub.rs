@@ -17,7 +17,10 @@ fn typing(conversation: ConversationId) -> Event {
         avatar_url: None,
         last_seen: None,
     };
-    Event::Typing { conversation_id: conversation, user, is_typing: true, at: chrono::Utc::now() }
+    // A fixed time: the byte-budget test counts each event's size on the wire, and a clock
+    // reading's fraction is written with 3, 6 or 9 digits, whichever it needs.
+    let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("a time");
+    Event::Typing { conversation_id: conversation, user, is_typing: true, at }
 }
 
 fn left(user: UserId) -> Event {

@@ -170,6 +170,8 @@ impl Application {
             server: self.server.handle(),
             shutdown: self.state.shutdown.clone(),
             service: self.state.service.clone(),
+            sockets: self.state.sockets.clone(),
+            drain_timeout: std::time::Duration::from_secs(self.state.settings.shutdown_timeout_secs),
         }
     }
 
@@ -184,6 +186,8 @@ pub struct NodeHandle {
     server: ServerHandle,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     service: chatwire_core::ChatService,
+    sockets: Arc<crate::socket::SocketCounts>,
+    drain_timeout: std::time::Duration,
 }
 
 impl NodeHandle {
@@ -192,8 +196,19 @@ impl NodeHandle {
         &self.service
     }
 
+    /// Drains, then stops. Draining, the node still accepts connections and answers them (a
+    /// handshake with 503, so a load balancer tries the next replica) while its sockets close
+    /// with "reconnect"; only once they are gone (or the drain timeout passed) does it stop
+    /// accepting, because a listener that no longer accepts leaves new connections hanging in
+    /// its backlog instead of refusing them.
     pub async fn stop(&self, graceful: bool) {
         self.shutdown.send_replace(true);
+        if graceful {
+            let deadline = tokio::time::Instant::now() + self.drain_timeout;
+            while !self.sockets.is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
         self.server.stop(graceful).await;
     }
 

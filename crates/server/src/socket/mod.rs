@@ -49,6 +49,11 @@ pub(crate) struct SocketSlot {
 }
 
 impl SocketCounts {
+    /// No socket is open on this node.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     fn claim(self: &Arc<Self>, user: &UserId, max: usize) -> Option<SocketSlot> {
         let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let n = counts.entry(user.clone()).or_insert(0);
