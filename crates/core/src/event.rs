@@ -107,6 +107,18 @@ pub enum Event {
         conversation_id: ConversationId,
         requested_by: UserId,
     },
+    /// An ephemeral event from the operator's backend (the server API), for every socket of a
+    /// conversation or of a user: what a Django view or Celery task does with `group_send`.
+    /// Never stored.
+    ServerEvent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<ConversationId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<UserId>,
+        /// The backend's name for it (`order.shipped`).
+        event: String,
+        data: serde_json::Value,
+    },
 }
 
 impl Event {
@@ -131,6 +143,10 @@ impl Event {
             Event::ConversationJoined { user_id, .. }
             | Event::ConversationLeft { user_id, .. }
             | Event::UserDisconnected { user_id } => Channel::User(user_id.clone()),
+            Event::ServerEvent { conversation_id: Some(id), .. } => Channel::Conversation(*id),
+            Event::ServerEvent { conversation_id: None, user_id, .. } => {
+                Channel::User(user_id.clone().unwrap_or_else(|| UserId::from_int(0)))
+            }
         }
     }
 

@@ -67,6 +67,23 @@ pub fn new_message(limits: &Limits, msg: &NewMessage) -> CoreResult<()> {
     Ok(())
 }
 
+/// Bytes a server event's data may take as JSON: what one socket frame may carry.
+pub const MAX_SERVER_EVENT_BYTES: usize = 64 * 1024;
+
+/// A server event's name (`order.shipped`) and its data.
+pub fn server_event(name: &str, data: &serde_json::Value) -> CoreResult<()> {
+    let name_ok = (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+    if !name_ok {
+        return Err(CoreError::invalid("event", "must be 1 to 64 letters, digits, '_', '.', ':' or '-'"));
+    }
+    let size = serde_json::to_vec(data).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_SERVER_EVENT_BYTES {
+        return Err(CoreError::invalid("data", format!("must be at most {MAX_SERVER_EVENT_BYTES} bytes as JSON")));
+    }
+    Ok(())
+}
+
 pub fn title(limits: &Limits, title: &str) -> CoreResult<()> {
     if title.chars().count() > limits.max_title_chars {
         return Err(CoreError::TooLong { field: "title", max: limits.max_title_chars });

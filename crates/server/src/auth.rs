@@ -29,6 +29,10 @@ pub enum AuthError {
     NoUser,
     #[error("token has wrong type: only access tokens are accepted")]
     WrongType,
+    #[error("the server API is off: set CHATWIRE_SERVER_API_KEY to use it")]
+    ServerApiOff,
+    #[error("the server API key is missing or wrong")]
+    WrongServerKey,
 }
 
 /// The claims chatwire reads; anything else in the token (`iat`, `jti`, ...) is ignored.
@@ -249,6 +253,30 @@ impl FromRequest for Authenticated {
             authenticate(state, bearer(&req)).await.map(Authenticated)
         })
     }
+}
+
+/// Extractor for the server API: the request carries `CHATWIRE_SERVER_API_KEY` as its bearer
+/// token (or in `X-Api-Key`), or it is refused with 401.
+pub struct ServerKey;
+
+impl FromRequest for ServerKey {
+    type Error = crate::error::ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(server_key(req).map(|()| ServerKey))
+    }
+}
+
+fn server_key(req: &HttpRequest) -> Result<(), crate::error::ApiError> {
+    use subtle::ConstantTimeEq;
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| CoreError::Internal("app state missing".into()))?;
+    let expected = state.settings.server_api_key.as_deref().ok_or(AuthError::ServerApiOff)?;
+    let given = bearer(req)
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
+        .ok_or(AuthError::WrongServerKey)?;
+    // Compared in constant time: the key must not leak through how fast a guess is refused.
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) { Ok(()) } else { Err(AuthError::WrongServerKey.into()) }
 }
 
 #[cfg(test)]

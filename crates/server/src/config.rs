@@ -63,6 +63,9 @@ pub struct Settings {
     /// Prepended to Redis channel and key names.
     pub redis_prefix: String,
     pub jwt_keys: Vec<JwtKey>,
+    /// `CHATWIRE_SERVER_API_KEY`: the bearer token of `/api/v1/server/...` (the backend's own
+    /// calls); unset, the server API refuses every call.
+    pub server_api_key: Option<String>,
     /// `CHATWIRE_JWT_AUDIENCE`: when set, tokens must carry it in `aud`.
     pub jwt_audience: Option<String>,
     /// `CHATWIRE_JWT_ISSUER`: when set, tokens must carry it as `iss`.
@@ -131,6 +134,7 @@ impl Settings {
             redis_url: None,
             redis_prefix: String::new(),
             jwt_keys: Vec::new(),
+            server_api_key: None,
             jwt_audience: None,
             jwt_issuer: None,
             ws_chat_dialect: WsChatDialect::Dotted,
@@ -195,6 +199,7 @@ impl Settings {
             })?;
             s.jwt_keys.push(JwtKey::PublicKeyPem(pem));
         }
+        s.server_api_key = var("CHATWIRE_SERVER_API_KEY");
         s.jwt_audience = var("CHATWIRE_JWT_AUDIENCE");
         s.jwt_issuer = var("CHATWIRE_JWT_ISSUER");
         s.ws_chat_dialect = match var("CHATWIRE_WS_CHAT_DIALECT").as_deref() {
@@ -294,6 +299,14 @@ impl Settings {
                 ));
             }
         }
+        if let Some(key) = &self.server_api_key
+            && key.len() < MIN_SECRET_BYTES
+        {
+            missing.push(format!(
+                "CHATWIRE_SERVER_API_KEY is {} bytes; production needs at least {MIN_SECRET_BYTES}",
+                key.len()
+            ));
+        }
         if missing.is_empty() {
             Ok(())
         } else {
@@ -332,6 +345,12 @@ impl Settings {
             ("CHATWIRE_REDIS_PREFIX", self.redis_prefix.clone()),
             ("CHATWIRE_JWT_SECRET", secret.unwrap_or_else(|| "<unset>".into())),
             ("CHATWIRE_JWT_PUBLIC_KEY_FILE", if public_key { "<set>" } else { "<unset>" }.into()),
+            (
+                "CHATWIRE_SERVER_API_KEY",
+                self.server_api_key
+                    .as_ref()
+                    .map_or("<unset: server API off>".into(), |k| format!("<set, {} bytes>", k.len())),
+            ),
             ("CHATWIRE_JWT_AUDIENCE", opt(&self.jwt_audience)),
             ("CHATWIRE_JWT_ISSUER", opt(&self.jwt_issuer)),
             (

@@ -17,6 +17,7 @@ mod openapi;
 mod postgres_stall;
 mod redis_restart;
 mod resume;
+mod server_api;
 mod slow_clients;
 mod store;
 mod tokens;

@@ -6,6 +6,7 @@
 mod conversations;
 mod messages;
 mod receipts;
+mod server;
 mod users;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::validate::Limits;
 
 pub use conversations::RequestAction;
 pub use messages::{Requests, SyncBatch, SyncCursor};
+pub use server::{Audience, SYSTEM_USER_ID};
 
 /// The authenticated user a command runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -188,6 +188,15 @@ pub(crate) trait Dialect {
     /// How this dialect shows an event; `None` for events it has no frame for. May look up what
     /// it lacks (once per conversation, not per message).
     async fn encode_event(&mut self, core: &mut SocketCore, event: &Event) -> Option<String>;
+    /// How this dialect shows a server event (the server API's `group_send`): by default the
+    /// event's `data` is the frame, as the backend that sends it writes what its own clients
+    /// expect, the way a Django consumer's handler would.
+    fn server_event(&self, event: &Event) -> Option<String> {
+        match event {
+            Event::ServerEvent { data, .. } => serde_json::to_string(data).ok(),
+            _ => None,
+        }
+    }
     /// What to tell the client after the node may have missed events.
     fn resync(&self) -> Resync {
         Resync::Reconnect
@@ -711,7 +720,10 @@ impl SocketCore {
             }
             return None;
         }
-        let frame = dialect.encode_event(self, &event).await?;
+        let frame = match event.as_ref() {
+            Event::ServerEvent { .. } => dialect.server_event(&event)?,
+            _ => dialect.encode_event(self, &event).await?,
+        };
         (!self.send(frame).await).then_some(Close::ClientGone)
     }
 

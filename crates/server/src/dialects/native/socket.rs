@@ -106,6 +106,11 @@ impl Dialect for Native {
         Some(native::encode_event(event))
     }
 
+    /// Native clients get the whole event: `{"type":"server_event","event":..,"data":..}`.
+    fn server_event(&self, event: &Event) -> Option<String> {
+        Some(native::encode_event(event))
+    }
+
     fn resync(&self) -> Resync {
         Resync::Frame(native::encode(&SessionFrame::Resync))
     }

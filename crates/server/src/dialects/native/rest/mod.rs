@@ -3,6 +3,7 @@
 pub mod conversations;
 pub mod messages;
 pub mod openapi;
+pub mod server;
 pub mod users;
 
 use actix_web::web;
@@ -34,6 +35,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(messages::typing)
             .service(messages::typing_users)
             .service(messages::sync)
+            .service(server::post_message)
+            .service(server::conversation_event)
+            .service(server::user_event)
+            .service(server::put_user)
+            .service(server::disconnect)
+            .service(server::presence)
             .service(openapi::document),
     );
 }

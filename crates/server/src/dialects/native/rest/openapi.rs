@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
-use super::{conversations, messages, users};
+use super::{conversations, messages, server, users};
 use crate::error::ErrorBody;
 
 struct BearerAuth;
@@ -12,6 +12,11 @@ impl utoipa::Modify for BearerAuth {
         openapi.components.get_or_insert_with(Default::default).add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        // The backend's own calls (`/server/...`): CHATWIRE_SERVER_API_KEY as the bearer token.
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme(
+            "server_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
 }
@@ -31,6 +36,8 @@ impl utoipa::Modify for BearerAuth {
         conversations::leave, conversations::answer_request,
         messages::list, messages::send, messages::get, messages::edit, messages::delete, messages::react,
         messages::read, messages::delivered, messages::typing, messages::typing_users, messages::sync,
+        server::post_message, server::conversation_event, server::user_event, server::put_user,
+        server::disconnect, server::presence,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)

@@ -60,18 +60,22 @@ pub async fn presence(
     state: web::Data<AppState>,
     query: web::Query<PresenceQuery>,
 ) -> ApiResult<HttpResponse> {
-    let ids = query
-        .user_ids
+    let out = presence_of(&state, &query.user_ids).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Who among `user_ids` (comma-separated) is connected right now, on any node.
+pub async fn presence_of(state: &AppState, user_ids: &str) -> ApiResult<Vec<PresenceEntry>> {
+    let ids = user_ids
         .split(',')
+        .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim().parse::<UserId>())
+        .map(str::parse::<UserId>)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ApiError::bad_request("invalid", "user_ids must be comma-separated UUIDs"))?;
+        .map_err(|_| ApiError::bad_request("invalid", "user_ids must be comma-separated user ids"))?;
     if ids.len() > 200 {
         return Err(ApiError::bad_request("invalid", "at most 200 user_ids"));
     }
     let online = state.service.online(&ids).await?;
-    let out: Vec<PresenceEntry> =
-        ids.into_iter().zip(online).map(|(user_id, is_online)| PresenceEntry { user_id, is_online }).collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(ids.into_iter().zip(online).map(|(user_id, is_online)| PresenceEntry { user_id, is_online }).collect())
 }
