@@ -45,7 +45,13 @@ impl utoipa::PartialSchema for UserId {
                     .schema_type(Type::Integer)
                     .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
             )
-            .item(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(UserId::MAX_LEN)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(UserId::MAX_LEN))
+                    .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$")),
+            )
             .description(Some(
                 "A user as the identity provider names them: a JSON integer for an integer id (a Django primary key), \
                  else a string (a UUID in lowercase hyphenated form, or any other id as issued).",
@@ -58,7 +64,7 @@ impl utoipa::PartialSchema for UserId {
 impl utoipa::ToSchema for UserId {}
 
 impl UserId {
-    /// Longest accepted id, in bytes (Django's longest `CharField` primary keys fit).
+    /// Longest accepted id, in characters (Django's longest `CharField` primary keys fit).
     pub const MAX_LEN: usize = 255;
 
     pub fn from_int(n: i64) -> Self {
@@ -70,7 +76,7 @@ impl UserId {
         if raw.is_empty() {
             return Err(IdError::Empty);
         }
-        if raw.len() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(IdError::TooLong);
         }
         if raw.chars().any(char::is_control) {

@@ -157,9 +157,13 @@ impl ConversationView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"^[^\u0000]*$"))]
     pub url: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\u0000]*$"))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[^\u0000]*$"))]
     pub mime: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub size: i64,
 }
 

@@ -36,7 +36,16 @@ impl Default for Limits {
     }
 }
 
+/// Postgres text cannot hold NUL, so no stored text may contain it.
+pub fn no_nul(field: &'static str, text: &str) -> CoreResult<()> {
+    if text.contains('\0') {
+        return Err(CoreError::invalid(field, "must not contain NUL (\\u0000) characters"));
+    }
+    Ok(())
+}
+
 pub fn message_content(limits: &Limits, content: &str, has_attachment: bool) -> CoreResult<()> {
+    no_nul("content", content)?;
     if content.trim().is_empty() && !has_attachment {
         return Err(CoreError::invalid("content", "must not be empty"));
     }
@@ -56,7 +65,13 @@ pub fn new_message(limits: &Limits, msg: &NewMessage) -> CoreResult<()> {
             format!("must be 1 to {} characters", limits.max_client_key_chars),
         ));
     }
+    if let Some(key) = &msg.client_key {
+        no_nul("client_key", key)?;
+    }
     if let Some(att) = &msg.attachment {
+        no_nul("attachment.url", &att.url)?;
+        no_nul("attachment.name", &att.name)?;
+        no_nul("attachment.mime", &att.mime)?;
         if att.url.is_empty() {
             return Err(CoreError::invalid("attachment.url", "must not be empty"));
         }
@@ -85,6 +100,7 @@ pub fn server_event(name: &str, data: &serde_json::Value) -> CoreResult<()> {
 }
 
 pub fn title(limits: &Limits, title: &str) -> CoreResult<()> {
+    no_nul("title", title)?;
     if title.chars().count() > limits.max_title_chars {
         return Err(CoreError::TooLong { field: "title", max: limits.max_title_chars });
     }
@@ -92,6 +108,7 @@ pub fn title(limits: &Limits, title: &str) -> CoreResult<()> {
 }
 
 pub fn emoji(emoji: &str) -> CoreResult<()> {
+    no_nul("emoji", emoji)?;
     if emoji.is_empty() || emoji.chars().count() > 16 {
         return Err(CoreError::invalid("emoji", "must be 1 to 16 characters"));
     }

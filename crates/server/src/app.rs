@@ -122,7 +122,14 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(json_config())
-                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                .app_data(web::PathConfig::default().error_handler(|err, req| {
+                    // `GET /api/v1/conversations/dm` reaches `GET /conversations/{id}`; it is a
+                    // known route asked with the wrong method, not a missing conversation.
+                    if let Some(allowed) = crate::dialects::native::rest::openapi::allowed_methods(req.path())
+                        && !allowed.contains(&req.method().as_str())
+                    {
+                        return method_not_allowed(req, &allowed);
+                    }
                     json_error(StatusCode::NOT_FOUND, "not_found", &err.to_string())
                 }))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
@@ -143,7 +150,10 @@ impl Application {
                 .configure(crate::health::routes)
                 .configure(crate::metrics::routes)
                 .configure(crate::dialects::routes)
-                .default_service(web::to(|| async {
+                .default_service(web::to(|req: actix_web::HttpRequest| async move {
+                    if let Some(allowed) = crate::dialects::native::rest::openapi::allowed_methods(req.path()) {
+                        return method_not_allowed_response(&req, &allowed);
+                    }
                     HttpResponse::NotFound().json(ErrorBody { code: "not_found", message: "no such route".into() })
                 }))
         })
@@ -216,6 +226,16 @@ impl NodeHandle {
     pub async fn kill(&self) {
         self.server.stop(false).await;
     }
+}
+
+fn method_not_allowed_response(req: &actix_web::HttpRequest, allowed: &[&str]) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", allowed.join(", ")))
+        .json(ErrorBody { code: "method_not_allowed", message: format!("{} is not allowed here", req.method()) })
+}
+
+fn method_not_allowed(req: &actix_web::HttpRequest, allowed: &[&str]) -> actix_web::Error {
+    InternalError::from_response("method not allowed", method_not_allowed_response(req, allowed)).into()
 }
 
 fn json_config() -> web::JsonConfig {

@@ -47,6 +47,10 @@ impl From<StoreError> for CoreError {
             StoreError::Query(diesel::result::Error::DatabaseError(_, ref info)) if err.is_outage() => {
                 CoreError::Unavailable(info.message().to_owned())
             }
+            // Text that reached a query without validation (a token's claims, say) and holds a NUL.
+            StoreError::Query(diesel::result::Error::DatabaseError(_, ref info)) if info.message().contains("0x00") => {
+                CoreError::invalid("text", "must not contain NUL (\\u0000) characters")
+            }
             other => CoreError::Internal(other.to_string()),
         }
     }

@@ -28,6 +28,8 @@ impl ChatService {
         scope: SearchScope,
         limit: i64,
     ) -> CoreResult<Vec<User>> {
+        // No stored name holds a NUL (Postgres text cannot), so one in a query only hides the rest.
+        let query = query.replace('\0', "");
         let query = query.trim();
         if query.is_empty() {
             return Ok(Vec::new());

@@ -6,14 +6,24 @@ use chatwire_core::{ConversationId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::json::Json;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
     /// `all` (default: active and requests), `active`, or `requests`.
-    pub filter: Option<String>,
+    #[param(inline)]
+    pub filter: Option<ListFilterParam>,
+}
+
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListFilterParam {
+    All,
+    Active,
+    Requests,
 }
 
 /// `GET /api/v1/conversations`: the caller's conversations, newest activity first, each with its
@@ -25,11 +35,10 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let filter = match query.filter.as_deref() {
-        None | Some("all") => ListFilter::Visible,
-        Some("active") => ListFilter::Active,
-        Some("requests") => ListFilter::Pending,
-        Some(_) => return Err(ApiError::bad_request("invalid", "filter must be all, active or requests")),
+    let filter = match query.filter {
+        None | Some(ListFilterParam::All) => ListFilter::Visible,
+        Some(ListFilterParam::Active) => ListFilter::Active,
+        Some(ListFilterParam::Requests) => ListFilter::Pending,
     };
     Ok(HttpResponse::Ok().json(state.service.list_conversations(&actor, filter).await?))
 }
@@ -48,7 +57,7 @@ pub struct OpenDm {
 pub async fn open_dm(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
-    body: web::Json<OpenDm>,
+    body: Json<OpenDm>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.service.open_dm(&actor, body.user_id.clone(), body.as_request).await?))
 }
@@ -56,6 +65,7 @@ pub async fn open_dm(
 #[derive(Deserialize, ToSchema)]
 pub struct NewGroup {
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub title: String,
     #[serde(default)]
     pub member_ids: Vec<UserId>,
@@ -67,7 +77,7 @@ pub struct NewGroup {
 pub async fn create_group(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
-    body: web::Json<NewGroup>,
+    body: Json<NewGroup>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Created().json(state.service.create_group(&actor, &body.title, &body.member_ids).await?))
 }
@@ -85,6 +95,7 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 pub struct Rename {
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub title: String,
 }
 
@@ -95,7 +106,7 @@ pub async fn rename(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<Rename>,
+    body: Json<Rename>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.service.rename(&actor, *id, &body.title).await?))
 }
@@ -129,7 +140,7 @@ pub async fn add_members(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<AddMembers>,
+    body: Json<AddMembers>,
 ) -> ApiResult<HttpResponse> {
     let added = state.service.add_members(&actor, *id, &body.user_ids).await?;
     Ok(HttpResponse::Ok().json(Added { added }))
@@ -162,8 +173,14 @@ pub async fn leave(
 
 #[derive(Deserialize, ToSchema)]
 pub struct Answer {
-    /// `accept` or `decline`.
-    pub action: String,
+    pub action: AnswerAction,
+}
+
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerAction {
+    Accept,
+    Decline,
 }
 
 /// `POST /api/v1/conversations/{id}/request`: accepts or declines a message request.
@@ -173,12 +190,11 @@ pub async fn answer_request(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<Answer>,
+    body: Json<Answer>,
 ) -> ApiResult<HttpResponse> {
-    let action = match body.action.as_str() {
-        "accept" => RequestAction::Accept,
-        "decline" => RequestAction::Decline,
-        _ => return Err(ApiError::bad_request("invalid", "action must be accept or decline")),
+    let action = match body.action {
+        AnswerAction::Accept => RequestAction::Accept,
+        AnswerAction::Decline => RequestAction::Decline,
     };
     state.service.answer_request(&actor, *id, action).await?;
     Ok(HttpResponse::NoContent().finish())

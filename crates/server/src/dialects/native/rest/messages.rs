@@ -5,8 +5,9 @@ use chatwire_core::{ConversationId, MessageId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::json::Json;
 use crate::auth::Authenticated;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -35,8 +36,10 @@ pub async fn list(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SendBody {
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub content: String,
     /// Idempotency key; the `Idempotency-Key` header works too.
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub client_key: Option<String>,
     pub attachment: Option<Attachment>,
 }
@@ -50,7 +53,7 @@ pub async fn send(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<SendBody>,
+    body: Json<SendBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let msg = NewMessage {
@@ -64,7 +67,7 @@ pub async fn send(
     Ok(crate::dialects::sent(sent.created).json(sent.message))
 }
 
-/// `GET /api/v1/messages/{id}`.
+/// `GET /api/v1/messages/{id}`: a message; 404 once it was deleted (history keeps its tombstone).
 #[utoipa::path(tag = "messages", responses((status = 200, body = Message), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/messages/{id}")]
 pub async fn get(
@@ -72,11 +75,19 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.service.message(&actor, MessageId(*id)).await?))
+    let message = state.service.message(&actor, MessageId(*id)).await?;
+    // A deleted message stays in history as a tombstone (its seq holds cursors), but as a
+    // resource of its own it is gone.
+    if message.is_deleted() {
+        return Err(chatwire_core::CoreError::NotFound("message").into());
+    }
+    Ok(HttpResponse::Ok().json(message))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct EditBody {
+    // Not empty, nor only spaces: an edit that removes the text is a delete.
+    #[schema(min_length = 1, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub content: String,
 }
 
@@ -87,7 +98,7 @@ pub async fn edit(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<EditBody>,
+    body: Json<EditBody>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.service.edit_message(&actor, MessageId(*id), &body.content).await?))
 }
@@ -105,6 +116,7 @@ pub async fn delete(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ReactBody {
+    #[schema(min_length = 1, max_length = 16, pattern = r"^[^\u0000]*$")]
     pub emoji: String,
 }
 
@@ -121,7 +133,7 @@ pub async fn react(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<ReactBody>,
+    body: Json<ReactBody>,
 ) -> ApiResult<HttpResponse> {
     let (change, reactions, _) = state.service.toggle_reaction(&actor, MessageId(*id), &body.emoji).await?;
     Ok(HttpResponse::Ok().json(Reacted { change, reactions }))
@@ -142,29 +154,29 @@ pub struct Watermark {
 }
 
 /// `POST /api/v1/conversations/{id}/read`: moves the caller's read watermark up.
-#[utoipa::path(tag = "receipts", request_body = UpTo, responses((status = 200, body = Watermark), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "receipts", request_body(content = Option<UpTo>, description = "Optional: without a body, everything so far"), responses((status = 200, body = Watermark), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[post("/conversations/{id}/read")]
 pub async fn read(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: Option<web::Json<UpTo>>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let up_to = body.and_then(|b| b.seq);
+    let up_to = optional_json::<UpTo>(&body)?.and_then(|b| b.seq);
     let moved = state.service.mark_read(&actor, *id, up_to).await?;
     Ok(HttpResponse::Ok().json(Watermark { seq: moved.map(|m| m.seq), marked: moved.map_or(0, |m| m.covered) }))
 }
 
 /// `POST /api/v1/conversations/{id}/delivered`: moves the caller's delivery watermark up.
-#[utoipa::path(tag = "receipts", request_body = UpTo, responses((status = 200, body = Watermark), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "receipts", request_body(content = Option<UpTo>, description = "Optional: without a body, everything so far"), responses((status = 200, body = Watermark), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[post("/conversations/{id}/delivered")]
 pub async fn delivered(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: Option<web::Json<UpTo>>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let up_to = body.and_then(|b| b.seq);
+    let up_to = optional_json::<UpTo>(&body)?.and_then(|b| b.seq);
     let moved = state.service.mark_delivered(&actor, *id, up_to).await?;
     Ok(HttpResponse::Ok().json(Watermark { seq: moved.map(|m| m.seq), marked: moved.map_or(0, |m| m.covered) }))
 }
@@ -181,7 +193,7 @@ pub async fn typing(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<TypingBody>,
+    body: Json<TypingBody>,
 ) -> ApiResult<HttpResponse> {
     state.service.typing(&actor, *id, body.is_typing).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -203,7 +215,7 @@ pub struct SyncBody {
 pub async fn sync(
     Authenticated(actor): Authenticated,
     state: web::Data<AppState>,
-    body: web::Json<SyncBody>,
+    body: Json<SyncBody>,
 ) -> ApiResult<HttpResponse> {
     let limit = body.limit.unwrap_or(state.service.limits().max_page);
     Ok(HttpResponse::Ok().json(state.service.sync(&actor, &body.cursors, limit).await?))
@@ -218,4 +230,13 @@ pub async fn typing_users(
     id: web::Path<ConversationId>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.service.typing_users(&actor, *id).await?))
+}
+
+/// A body that may be left out: none (or only whitespace) is `None`; anything else must be the
+/// JSON of `T`, or the request is refused.
+fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<Option<T>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    super::json::from_slice::<Option<T>>(body).map_err(|e| ApiError::bad_request("invalid", format!("body: {e}")))
 }

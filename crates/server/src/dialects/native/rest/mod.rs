@@ -1,6 +1,7 @@
 //! The native REST API, `/api/v1`. Handlers authenticate, call one service method and return
 //! the domain value as JSON; the OpenAPI document is generated from these annotations.
 pub mod conversations;
+pub mod json;
 pub mod messages;
 pub mod openapi;
 pub mod server;

@@ -8,6 +8,7 @@ use chatwire_core::{ConversationId, UserId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::json::Json;
 use super::users::{PresenceEntry, PresenceQuery, presence_of};
 use crate::auth::ServerKey;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -16,12 +17,14 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerMessageBody {
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub content: String,
     /// A bot's user id: the message is an ordinary one from that user, who must be an active
     /// member. Without it the message is a system message from the system user (id 0).
     #[schema(value_type = Option<UserId>)]
     pub sender_id: Option<UserId>,
     /// Idempotency key (a retried Celery task posts once); the `Idempotency-Key` header works too.
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub client_key: Option<String>,
     pub attachment: Option<Attachment>,
 }
@@ -38,7 +41,7 @@ pub async fn post_message(
     _key: ServerKey,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<ServerMessageBody>,
+    body: Json<ServerMessageBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let msg = NewMessage {
@@ -56,10 +59,11 @@ pub async fn post_message(
 #[serde(deny_unknown_fields)]
 pub struct ServerEventBody {
     /// The backend's name for the event (`order.shipped`): letters, digits, `_ . : -`, at most 64.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub event: String,
     /// Any JSON, at most 64 KiB. Native sockets get `{"type": "server_event", "event", "data", ...}`;
     /// every other dialect's sockets get `data` itself as the frame, as its clients expect it.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub data: serde_json::Value,
 }
 
@@ -72,7 +76,7 @@ pub async fn conversation_event(
     _key: ServerKey,
     state: web::Data<AppState>,
     id: web::Path<ConversationId>,
-    body: web::Json<ServerEventBody>,
+    body: Json<ServerEventBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     state.service.server_event(Audience::Conversation(*id), &body.event, body.data).await?;
@@ -88,7 +92,7 @@ pub async fn user_event(
     _key: ServerKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<ServerEventBody>,
+    body: Json<ServerEventBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     state.service.server_event(Audience::User(user_id(&id)?), &body.event, body.data).await?;
@@ -98,8 +102,11 @@ pub async fn user_event(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub username: Option<String>,
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub email: Option<String>,
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub display_name: Option<String>,
 }
 
@@ -113,7 +120,7 @@ pub async fn put_user(
     _key: ServerKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<ProfileBody>,
+    body: Json<ProfileBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let profile = Profile { id: None, username: body.username, email: body.email, display_name: body.display_name };

@@ -43,6 +43,7 @@ pub async fn search(
 #[derive(Deserialize, IntoParams)]
 pub struct PresenceQuery {
     /// Comma-separated user ids.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub user_ids: String,
 }
 
@@ -68,7 +69,8 @@ pub async fn presence(
 pub async fn presence_of(state: &AppState, user_ids: &str) -> ApiResult<Vec<PresenceEntry>> {
     let ids = user_ids
         .split(',')
-        .map(str::trim)
+        // Spaces around commas are forgiven; any other character is part of an id.
+        .map(|s| s.trim_matches(' '))
         .filter(|s| !s.is_empty())
         .map(str::parse::<UserId>)
         .collect::<Result<Vec<_>, _>>()
