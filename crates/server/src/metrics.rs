@@ -54,6 +54,13 @@ impl Limit {
     }
 }
 
+/// The `dialect` label's values: the socket and REST dialects, and `server` (the server API).
+const DIALECTS: [&str; 7] = ["native", "dotted", "threads", "spherespace", "django_messaging", "rooms", "server"];
+
+/// The `reason` label's values (`CloseWhy::as_str`).
+const CLOSE_REASONS: [&str; 7] =
+    ["ping_timeout", "connection_timeout", "server_shutdown", "slow_consumer", "resync", "token_expired", "disconnected"];
+
 pub struct Metrics {
     registry: Registry,
     sockets: Family<DialectLabel, Gauge>,
@@ -141,6 +148,17 @@ impl Metrics {
         );
         registry.register("chatwire_refusals", "Requests and frames refused by a limit", metrics.refusals.clone());
         registry.register("chatwire_draining", "1 while the node drains for shutdown", metrics.draining.clone());
+        // Every series exists from the start, at zero: a rate over a series that appears only
+        // with its first event misses that event, and an alert cannot tell "none" from "absent".
+        for dialect in DIALECTS {
+            metrics.dialect(dialect);
+        }
+        for limit in [Limit::HandshakeRate, Limit::SocketsPerUser, Limit::SendRate, Limit::WriteQueue] {
+            metrics.refusals.get_or_create(&limit.label());
+        }
+        for reason in CLOSE_REASONS {
+            metrics.socket_closes.get_or_create(&ReasonLabel { reason });
+        }
         Metrics { registry, ..metrics }
     }
 

@@ -64,3 +64,39 @@ async fn refusals_are_counted_by_limit() {
     let text = cluster.metrics(0).await;
     assert_eq!(metric(&text, r#"chatwire_refusals_total{limit="sockets_per_user"}"#), Some(1.0), "{text}");
 }
+
+/// The Grafana dashboard in deploy/ plots only series a node really exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_uses_only_metrics_a_node_exports() {
+    let cluster = TestCluster::start(1).await;
+    let exported: std::collections::HashSet<String> = cluster
+        .metrics(0)
+        .await
+        .lines()
+        .filter(|l| l.starts_with("# TYPE "))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(str::to_owned)
+        .collect();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/chatwire-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
+    let mut used = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("chatwire_") {
+                    used.push(word.to_owned());
+                }
+            }
+        }
+    }
+    assert!(used.len() >= 10, "{used:?}");
+    for series in used {
+        // A counter's samples end in _total, a histogram's in _bucket: the family is what TYPE names.
+        let family = ["_total", "_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| series.strip_suffix(suffix))
+            .unwrap_or(&series);
+        assert!(exported.contains(family), "the dashboard plots {series}, which no node exports: {exported:?}");
+    }
+}
