@@ -17,6 +17,7 @@ use chatwire_core::ports::{Presence, Store};
 use chatwire_core::rate::KeyedRate;
 use chatwire_store::PgStore;
 use futures_util::FutureExt;
+use tracing::Instrument;
 
 use crate::auth::{KnownUsers, TokenRules, Verifier};
 use crate::config::Settings;
@@ -140,8 +141,10 @@ impl Application {
                     let method = req.method().clone();
                     let path = req.path().to_owned();
                     let start = Instant::now();
-                    srv.call(req).map(move |res| {
+                    let span = crate::telemetry::request_span(method.as_str(), &path);
+                    srv.call(req).instrument(span.clone()).map(move |res| {
                         if let Ok(res) = &res {
+                            span.record("http.response.status_code", res.status().as_u16());
                             tracing::debug!(%method, %path, status = res.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
                         }
                         res

@@ -200,6 +200,7 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Actor
 pub async fn authenticate_until(state: &AppState, token: Option<&str>) -> Result<(Actor, u64), crate::error::ApiError> {
     let token = token.ok_or(AuthError::Missing)?;
     let Verified { id, profile, expires_at } = state.verifier.verify(token)?;
+    crate::telemetry::record_user(&id);
     if let Some(actor) = state.known_users.get(&id, &profile) {
         return Ok((actor, expires_at));
     }

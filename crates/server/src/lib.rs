@@ -20,6 +20,7 @@ pub mod health;
 pub mod metrics;
 pub mod socket;
 pub mod state;
+pub mod telemetry;
 
 pub use app::{Application, NodeHandle};
 pub use config::Settings;

@@ -7,7 +7,6 @@ use chatwire_server::auth::{Claims, mint};
 use chatwire_server::config::{JwtKey, Settings};
 use chatwire_server::embedded_pg::EmbeddedPg;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -58,16 +57,8 @@ enum ConfigAction {
 }
 
 fn main() -> anyhow::Result<()> {
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("CHATWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        // stdout is for command output (`chatwire token`); logs go to stderr.
-        .with_writer(std::io::stderr);
-    // One JSON object per line for log collectors; readable text otherwise.
-    if std::env::var("CHATWIRE_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    // Kept to the end of main: dropping it flushes the traces still batched.
+    let _telemetry = chatwire_server::telemetry::init()?;
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;
     for name in chatwire_server::config::unknown_variables() {

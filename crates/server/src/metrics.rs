@@ -58,8 +58,15 @@ impl Limit {
 const DIALECTS: [&str; 7] = ["native", "dotted", "threads", "spherespace", "django_messaging", "rooms", "server"];
 
 /// The `reason` label's values (`CloseWhy::as_str`).
-const CLOSE_REASONS: [&str; 7] =
-    ["ping_timeout", "connection_timeout", "server_shutdown", "slow_consumer", "resync", "token_expired", "disconnected"];
+const CLOSE_REASONS: [&str; 7] = [
+    "ping_timeout",
+    "connection_timeout",
+    "server_shutdown",
+    "slow_consumer",
+    "resync",
+    "token_expired",
+    "disconnected",
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -154,10 +161,10 @@ impl Metrics {
             metrics.dialect(dialect);
         }
         for limit in [Limit::HandshakeRate, Limit::SocketsPerUser, Limit::SendRate, Limit::WriteQueue] {
-            metrics.refusals.get_or_create(&limit.label());
+            let _ = metrics.refusals.get_or_create(&limit.label());
         }
         for reason in CLOSE_REASONS {
-            metrics.socket_closes.get_or_create(&ReasonLabel { reason });
+            let _ = metrics.socket_closes.get_or_create(&ReasonLabel { reason });
         }
         Metrics { registry, ..metrics }
     }

@@ -78,7 +78,8 @@ async fn the_dashboard_uses_only_metrics_a_node_exports() {
         .map(str::to_owned)
         .collect();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/chatwire-dashboard.json");
-    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
     let mut used = Vec::new();
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().expect("targets") {

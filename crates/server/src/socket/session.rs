@@ -24,6 +24,7 @@ use chatwire_core::{Channel, ConversationId, CoreError, Event};
 use chatwire_protocol::DecodeError;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
+use tracing::Instrument;
 
 use super::Opened;
 use crate::error::ApiError;
@@ -507,23 +508,27 @@ impl SocketCore {
         submit: Submit<R>,
         reference: Option<String>,
         frame_type: &'static str,
+        span: tracing::Span,
     ) {
         let Submit { conversation, message, requests, reply } = submit;
         *self.sending.entry(conversation).or_default() += 1;
         let (service, actor) = (self.state.service.clone(), self.actor.clone());
         let (metrics, sent) = (self.state.metrics.clone(), self.metrics.sent.clone());
-        in_flight.push_back(Box::pin(async move {
-            let sending = std::panic::AssertUnwindSafe(service.send(&actor, conversation, message, requests));
-            let result = sending.catch_unwind().await;
-            if let Ok(result) = &result {
-                metrics.send_result(&sent, result);
+        in_flight.push_back(Box::pin(
+            async move {
+                let sending = std::panic::AssertUnwindSafe(service.send(&actor, conversation, message, requests));
+                let result = sending.catch_unwind().await;
+                if let Ok(result) = &result {
+                    metrics.send_result(&sent, result);
+                }
+                let result = match result {
+                    Ok(result) => result.map_err(SocketError::Core),
+                    Err(_) => Err(SocketError::Panic),
+                };
+                Done { reference, frame_type, conversation, reply, result }
             }
-            let result = match result {
-                Ok(result) => result.map_err(SocketError::Core),
-                Err(_) => Err(SocketError::Panic),
-            };
-            Done { reference, frame_type, conversation, reply, result }
-        }));
+            .instrument(span),
+        ));
     }
 
     /// Writes a submitted send's reply. What of its conversation waited for it goes out around it:
@@ -782,11 +787,14 @@ impl SocketCore {
         let (reference, frame_type) = D::describe(&frame);
         let frame = match dialect.submit(frame) {
             Ok(submit) => {
-                self.start_send(in_flight, submit, reference, frame_type);
+                let span =
+                    crate::telemetry::frame_span(D::NAME, frame_type, self.actor.id(), Some(submit.conversation));
+                self.start_send(in_flight, submit, reference, frame_type, span);
                 return true;
             }
             Err(frame) => frame,
         };
+        let span = crate::telemetry::frame_span(D::NAME, frame_type, self.actor.id(), None);
         while let Some(done) = in_flight.next().await {
             if !self.complete(dialect, done).await {
                 return false;
@@ -799,7 +807,7 @@ impl SocketCore {
         let interval = Duration::from_secs(self.state.settings.heartbeat_interval_secs);
         let write_timeout = self.state.settings.write_timeout;
         let result = {
-            let handling = std::panic::AssertUnwindSafe(dialect.handle(self, frame)).catch_unwind();
+            let handling = std::panic::AssertUnwindSafe(dialect.handle(self, frame)).catch_unwind().instrument(span);
             tokio::pin!(handling);
             let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             loop {
