@@ -7,6 +7,7 @@
 //!   [`redis_broker::RedisBroker`] (Redis pub/sub, reconnecting and re-subscribing by itself).
 //! - [`presence`]: who is online and who is typing, with TTLs, in memory or in Redis.
 pub mod broker;
+pub mod cluster_broker;
 pub mod error;
 pub mod hub;
 pub mod metrics;
@@ -14,6 +15,7 @@ pub mod presence;
 pub mod redis_broker;
 
 pub use broker::{Broker, LocalBroker};
+pub use cluster_broker::ClusterBroker;
 pub use error::BusError;
 pub use hub::{Hub, Outbound, QueueLimits, SessionId, Subscription};
 pub use metrics::BusMetrics;

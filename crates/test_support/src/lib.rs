@@ -9,12 +9,14 @@
 mod cluster;
 mod db;
 mod proxy;
+mod redis_cluster;
 mod redis_server;
 mod ws;
 
 pub use cluster::{Node, TestCluster, TestUser, metric};
 pub use db::TestDb;
 pub use proxy::TcpProxy;
+pub use redis_cluster::RedisCluster;
 pub use redis_server::RedisServer;
 pub use ws::WsClient;
 

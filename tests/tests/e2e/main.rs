@@ -15,6 +15,7 @@ mod multi_node;
 mod native_api;
 mod openapi;
 mod postgres_stall;
+mod redis_cluster;
 mod redis_restart;
 mod resume;
 mod server_api;
