@@ -45,6 +45,11 @@ impl ClusterBroker {
     fn hub(&self) -> Option<Arc<HubInner>> {
         self.hub.get().and_then(Weak::upgrade)
     }
+
+    /// A handle on the cluster connection, for presence (clones share it).
+    pub fn connection(&self) -> ClusterConnection {
+        self.conn.clone()
+    }
 }
 
 #[async_trait]

@@ -19,7 +19,7 @@ pub use cluster_broker::ClusterBroker;
 pub use error::BusError;
 pub use hub::{Hub, Outbound, QueueLimits, SessionId, Subscription};
 pub use metrics::BusMetrics;
-pub use presence::{LocalPresence, RedisPresence};
+pub use presence::{LocalPresence, PresenceConnection, RedisPresence};
 pub use redis_broker::RedisBroker;
 
 /// Locks a std mutex; a panic while holding one leaves plain maps behind, still fit to serve.

@@ -90,10 +90,46 @@ impl Presence for LocalPresence {
 
 /// Presence across nodes in Redis: a sorted set per user (`presence:<user>`) whose members are
 /// node ids scored by expiry, and one per conversation (`typing:<conversation>`) of typing users.
+/// Where presence lives: one Redis, or a Redis Cluster (where every presence key carries one
+/// hash tag, so the multi-key pipelines below stay within one slot).
+#[derive(Clone)]
+pub enum PresenceConnection {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for PresenceConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            PresenceConnection::Single(c) => c.req_packed_command(cmd),
+            PresenceConnection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            PresenceConnection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            PresenceConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            PresenceConnection::Single(c) => c.get_db(),
+            PresenceConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub struct RedisPresence {
     /// One multiplexed connection: concurrent calls are pipelined on it, with no checkout (and
     /// no UNWATCH + PING) per call.
-    redis: redis::aio::ConnectionManager,
+    redis: PresenceConnection,
     prefix: String,
     node: String,
     settings: PresenceSettings,
@@ -107,15 +143,15 @@ fn now_ms() -> i64 {
 
 impl RedisPresence {
     /// Starts presence for this node, with its heartbeat task on the current runtime.
-    pub fn start(
-        redis: redis::aio::ConnectionManager,
-        prefix: &str,
-        node: &str,
-        settings: PresenceSettings,
-    ) -> Arc<Self> {
+    pub fn start(redis: PresenceConnection, prefix: &str, node: &str, settings: PresenceSettings) -> Arc<Self> {
+        // In a cluster, `{<prefix>presence}` puts every presence key in one slot.
+        let prefix = match redis {
+            PresenceConnection::Single(_) => prefix.to_owned(),
+            PresenceConnection::Cluster(_) => format!("{{{prefix}presence}}"),
+        };
         let presence = Arc::new(RedisPresence {
             redis,
-            prefix: prefix.to_owned(),
+            prefix,
             node: node.to_owned(),
             settings,
             local: Mutex::new(HashMap::new()),
@@ -143,7 +179,7 @@ impl RedisPresence {
     }
 
     /// A handle on the shared connection (clones are cheap and pipeline onto it).
-    fn conn(&self) -> redis::aio::ConnectionManager {
+    fn conn(&self) -> PresenceConnection {
         self.redis.clone()
     }
 

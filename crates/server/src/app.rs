@@ -11,7 +11,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use chatwire_bus::broker::BrokerBus;
 use chatwire_bus::presence::PresenceSettings;
-use chatwire_bus::{Broker, Hub, LocalBroker, LocalPresence, RedisBroker, RedisPresence};
+use chatwire_bus::{
+    Broker, ClusterBroker, Hub, LocalBroker, LocalPresence, PresenceConnection, RedisBroker, RedisPresence,
+};
 use chatwire_core::ChatService;
 use chatwire_core::ports::{Presence, Store};
 use chatwire_core::rate::KeyedRate;
@@ -87,9 +89,15 @@ impl Application {
         let presence_settings = PresenceSettings { online_ttl: settings.presence_ttl, typing_ttl: settings.typing_ttl };
 
         let (broker, presence): (Arc<dyn Broker>, Arc<dyn Presence>) = match &settings.redis_url {
+            _ if !settings.redis_cluster_urls.is_empty() => {
+                let broker = ClusterBroker::connect(&settings.redis_cluster_urls, &settings.redis_prefix).await?;
+                let redis = PresenceConnection::Cluster(broker.connection());
+                let presence = RedisPresence::start(redis, &settings.redis_prefix, &node_id, presence_settings);
+                (broker, presence)
+            }
             Some(url) => {
                 let broker = RedisBroker::connect(url, &settings.redis_prefix).await?;
-                let redis = chatwire_bus::redis_broker::connection(url)?;
+                let redis = PresenceConnection::Single(chatwire_bus::redis_broker::connection(url)?);
                 let presence = RedisPresence::start(redis, &settings.redis_prefix, &node_id, presence_settings);
                 (broker, presence)
             }

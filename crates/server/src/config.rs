@@ -60,6 +60,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// `None`: the in-process bus, one node only.
     pub redis_url: Option<String>,
+    /// `CHATWIRE_REDIS_CLUSTER_URLS` (comma-separated seed nodes): a Redis Cluster with sharded
+    /// pub/sub instead of one Redis.
+    pub redis_cluster_urls: Vec<String>,
     /// Prepended to Redis channel and key names.
     pub redis_prefix: String,
     pub jwt_keys: Vec<JwtKey>,
@@ -132,6 +135,7 @@ impl Settings {
             bind: SocketAddr::from(([0, 0, 0, 0], 8080)),
             database_url: None,
             redis_url: None,
+            redis_cluster_urls: Vec::new(),
             redis_prefix: String::new(),
             jwt_keys: Vec::new(),
             server_api_key: None,
@@ -188,6 +192,15 @@ impl Settings {
         }
         s.database_url = var("DATABASE_URL");
         s.redis_url = var("REDIS_URL");
+        s.redis_cluster_urls = var("CHATWIRE_REDIS_CLUSTER_URLS")
+            .map(|list| list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if s.redis_url.is_some() && !s.redis_cluster_urls.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "CHATWIRE_REDIS_CLUSTER_URLS",
+                reason: "set either REDIS_URL (one Redis) or CHATWIRE_REDIS_CLUSTER_URLS (a cluster), not both".into(),
+            });
+        }
         s.redis_prefix = var("CHATWIRE_REDIS_PREFIX").unwrap_or_default();
         if let Some(secret) = var("CHATWIRE_JWT_SECRET") {
             s.jwt_keys.push(JwtKey::Secret(secret.into_bytes()));
@@ -283,8 +296,11 @@ impl Settings {
         if self.database_url.is_none() {
             missing.push("DATABASE_URL is unset (production never boots a private Postgres)".to_owned());
         }
-        if self.redis_url.is_none() {
-            missing.push("REDIS_URL is unset (production never runs the single-node in-process bus)".to_owned());
+        if self.redis_url.is_none() && self.redis_cluster_urls.is_empty() {
+            missing.push(
+                "REDIS_URL (or CHATWIRE_REDIS_CLUSTER_URLS) is unset (production never runs the single-node in-process bus)"
+                    .to_owned(),
+            );
         }
         if self.jwt_keys.is_empty() {
             missing.push("no JWT key: set CHATWIRE_JWT_SECRET or CHATWIRE_JWT_PUBLIC_KEY_FILE".to_owned());
@@ -341,6 +357,14 @@ impl Settings {
                     .as_deref()
                     .map(chatwire_store::migrate::redact)
                     .unwrap_or_else(|| "<unset: in-process bus>".into()),
+            ),
+            (
+                "CHATWIRE_REDIS_CLUSTER_URLS",
+                self.redis_cluster_urls
+                    .iter()
+                    .map(|u| chatwire_store::migrate::redact(u))
+                    .collect::<Vec<_>>()
+                    .join(","),
             ),
             ("CHATWIRE_REDIS_PREFIX", self.redis_prefix.clone()),
             ("CHATWIRE_JWT_SECRET", secret.unwrap_or_else(|| "<unset>".into())),

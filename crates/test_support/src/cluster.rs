@@ -80,6 +80,8 @@ pub struct TestCluster {
     pub db: TestDb,
     pub prefix: String,
     pub redis_url: Option<String>,
+    /// Seeds of a Redis Cluster the nodes use instead of `redis_url`.
+    pub redis_cluster_urls: Vec<String>,
     pub http: reqwest::Client,
     tweak: fn(&mut Settings),
     /// Where nodes reach the database, when not directly (a proxy).
@@ -121,10 +123,21 @@ impl TestCluster {
             db,
             prefix: crate::redis_prefix(),
             redis_url,
+            redis_cluster_urls: Vec::new(),
             nodes: Vec::new(),
             http: reqwest::Client::new(),
             tweak,
         };
+        for _ in 0..n {
+            cluster.add_node().await;
+        }
+        cluster
+    }
+
+    /// `n` nodes on a Redis Cluster (sharded pub/sub) instead of one Redis.
+    pub async fn start_on_redis_cluster(n: usize, redis: &crate::RedisCluster) -> TestCluster {
+        let mut cluster = Self::start_through(TestDb::new().await, None, 0, None, no_tweak).await;
+        cluster.redis_cluster_urls = redis.urls();
         for _ in 0..n {
             cluster.add_node().await;
         }
@@ -136,6 +149,7 @@ impl TestCluster {
         s.bind = "127.0.0.1:0".parse().expect("addr");
         s.database_url = Some(self.database_url.clone().unwrap_or_else(|| self.db.url.clone()));
         s.redis_url = self.redis_url.clone();
+        s.redis_cluster_urls = self.redis_cluster_urls.clone();
         s.redis_prefix = self.prefix.clone();
         s.jwt_keys = vec![JwtKey::Secret(crate::JWT_SECRET.as_bytes().to_vec())];
         s.workers = 1;

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use chatwire_test_support::TestCluster;
+use chatwire_test_support::{RedisCluster, TestCluster};
 use serde_json::json;
 
 use crate::of_type;
@@ -9,7 +9,18 @@ use crate::of_type;
 /// other node gets everything too; a non-member gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_cross_nodes_to_every_device_and_no_one_else() {
-    let cluster = TestCluster::start(2).await;
+    messages_cross_nodes_to_every_device_and_no_one_else_on(&TestCluster::start(2).await).await;
+}
+
+/// The same on a three-primary Redis Cluster with sharded pub/sub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_cross_nodes_to_every_device_and_no_one_else_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    messages_cross_nodes_to_every_device_and_no_one_else_on(&TestCluster::start_on_redis_cluster(2, &redis).await)
+        .await;
+}
+
+async fn messages_cross_nodes_to_every_device_and_no_one_else_on(cluster: &TestCluster) {
     let alice = cluster.user("alice").await;
     let bob = cluster.user("bob").await;
     let carol = cluster.user("carol").await;
@@ -79,7 +90,17 @@ async fn messages_cross_nodes_to_every_device_and_no_one_else() {
 /// A group: members on three nodes all receive, a removed member stops receiving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_fan_out_follows_membership() {
-    let cluster = TestCluster::start(3).await;
+    group_fan_out_follows_membership_on(&TestCluster::start(3).await).await;
+}
+
+/// The same on a three-primary Redis Cluster with sharded pub/sub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_fan_out_follows_membership_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    group_fan_out_follows_membership_on(&TestCluster::start_on_redis_cluster(3, &redis).await).await;
+}
+
+async fn group_fan_out_follows_membership_on(cluster: &TestCluster) {
     let owner = cluster.user("owner").await;
     let m1 = cluster.user("m1").await;
     let m2 = cluster.user("m2").await;
@@ -129,7 +150,17 @@ async fn group_fan_out_follows_membership() {
 /// Typing and read receipts reach the other side across nodes; presence is visible from any node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_receipts_and_presence_cross_nodes() {
-    let cluster = TestCluster::start(2).await;
+    typing_receipts_and_presence_cross_nodes_on(&TestCluster::start(2).await).await;
+}
+
+/// The same on a three-primary Redis Cluster with sharded pub/sub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_receipts_and_presence_cross_nodes_on_a_redis_cluster() {
+    let redis = RedisCluster::start().await;
+    typing_receipts_and_presence_cross_nodes_on(&TestCluster::start_on_redis_cluster(2, &redis).await).await;
+}
+
+async fn typing_receipts_and_presence_cross_nodes_on(cluster: &TestCluster) {
     let (alice, bob, conv) = cluster.alice_and_bob().await;
     let mut alice_ws = cluster.socket(0, &alice).await;
     let mut bob_ws = cluster.socket(1, &bob).await;
