@@ -20,6 +20,8 @@ use crate::broker::Broker;
 use crate::error::BusError;
 use crate::hub::HubInner;
 
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct ClusterBroker {
     conn: ClusterConnection,
     /// Prepended to every channel name, so tests (or tenants) can share one cluster. The
@@ -73,9 +75,16 @@ impl Broker for ClusterBroker {
         let payload = serde_json::to_vec(event)?;
         let channel = format!("{}{}", self.prefix, event.channel());
         // A publish lost here reaches clients by gap fill on the conversation's next message or
-        // by the gap sweep (Postgres holds it): the sender's acknowledgement never waits on it.
-        let _: i64 = redis::cmd("SPUBLISH").arg(&channel).arg(&payload).query_async(&mut self.conn.clone()).await?;
-        Ok(())
+        // by the gap sweep (Postgres holds it), so a shard that is down costs the sender at most
+        // PUBLISH_TIMEOUT, not the client library's whole reconnect schedule.
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SPUBLISH");
+        cmd.arg(&channel).arg(&payload);
+        let publish = cmd.query_async::<i64>(&mut conn);
+        match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
+            Ok(done) => done.map(|_| ()).map_err(BusError::from),
+            Err(_) => Err(BusError::Timeout),
+        }
     }
 
     async fn ping(&self) -> Result<(), BusError> {

@@ -55,6 +55,53 @@ impl RedisCluster {
         self.ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect()
     }
 
+    /// SIGKILLs primary `i` (its slots are down until it comes back).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts primary `i` again on its port and node file, and waits until the cluster is whole.
+    pub async fn restart(&mut self, i: usize) {
+        self.stop(i);
+        self.start_node(i).await;
+        for _ in 0..200 {
+            if self.ports.iter().all(|p| cluster_state_ok(*p)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the cluster did not recover after restarting {}", self.ports[i]);
+    }
+
+    /// The primary (an index into `ports`) that owns `key`'s hash slot.
+    pub fn owner(&self, key: &str) -> usize {
+        let cli = |args: &[&str]| {
+            let out = Command::new("redis-cli").args(["-p", &self.ports[0].to_string()]).args(args).output();
+            String::from_utf8_lossy(&out.expect("redis-cli").stdout).to_string()
+        };
+        let slot: u16 = cli(&["cluster", "keyslot", key]).trim().parse().expect("a slot");
+        for line in cli(&["cluster", "nodes"]).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some(port) = fields.get(1).and_then(|a| a.split(['@', ':']).nth(1)).and_then(|p| p.parse::<u16>().ok())
+            else {
+                continue;
+            };
+            let owns = fields.iter().skip(8).any(|range| match range.split_once('-') {
+                Some((lo, hi)) => {
+                    lo.parse::<u16>().is_ok_and(|lo| lo <= slot) && hi.parse::<u16>().is_ok_and(|hi| slot <= hi)
+                }
+                None => range.parse::<u16>() == Ok(slot),
+            });
+            if owns && let Some(i) = self.ports.iter().position(|p| *p == port) {
+                return i;
+            }
+        }
+        panic!("no primary owns slot {slot} of {key}");
+    }
+
     async fn start_node(&mut self, i: usize) {
         let port = self.ports[i];
         let conf = self.dir.join(format!("nodes-{port}.conf"));

@@ -1,11 +1,12 @@
-//! Fault drills on real processes, with figures: a private redis-server is SIGKILLed under a
-//! conversation across two nodes and started again. Run with `--nocapture` to see the figures.
+//! Fault drills on real processes, with figures: a private redis-server (or the Redis Cluster
+//! primary that owns the conversation's channel) is SIGKILLed under a conversation across two
+//! nodes and started again. Run with `--nocapture` to see the figures.
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chatwire_test_support::{RedisServer, TestCluster, WsClient};
+use chatwire_test_support::{RedisCluster, RedisServer, TestCluster, WsClient};
 use serde_json::json;
 
 /// What one receiving client ended up with.
@@ -206,11 +207,54 @@ async fn dialect_client(
     got
 }
 
+/// What a drill breaks: the one Redis, or the shard of a Redis Cluster that owns the
+/// conversation's channel.
+enum Outage {
+    Redis(RedisServer),
+    Shard(RedisCluster, usize),
+}
+
+impl Outage {
+    fn kill(&mut self) {
+        match self {
+            Outage::Redis(redis) => redis.stop(),
+            Outage::Shard(cluster, i) => cluster.stop(*i),
+        }
+    }
+
+    async fn restart(&mut self) {
+        match self {
+            Outage::Redis(redis) => redis.restart().await,
+            Outage::Shard(cluster, i) => cluster.restart(*i).await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
-    let mut redis = RedisServer::start().await;
+    let redis = RedisServer::start().await;
     let cluster = TestCluster::start_with(2, Some(redis.url()), |_| {}).await;
     let (alice, bob, conv) = cluster.alice_and_bob().await;
+    outage_drill("redis-kill", &cluster, (alice, bob, conv), Outage::Redis(redis)).await;
+}
+
+/// A Redis Cluster's primary that owns the conversation's channel is SIGKILLed (its slots are
+/// down) and started again 3 s later; the same figures as for one Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_shard_killed_under_a_conversation_loses_nothing_and_says_so() {
+    let redis = RedisCluster::start().await;
+    let cluster = TestCluster::start_on_redis_cluster(2, &redis).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let shard = redis.owner(&format!("{}chat_{conv}", cluster.prefix));
+    outage_drill("cluster-shard-kill", &cluster, (alice, bob, conv), Outage::Shard(redis, shard)).await;
+}
+
+async fn outage_drill(
+    name: &str,
+    cluster: &TestCluster,
+    (alice, bob, conv): (chatwire_test_support::TestUser, chatwire_test_support::TestUser, i64),
+    mut outage: Outage,
+) {
     let total = 240;
     let acked = Arc::new(AtomicUsize::new(0));
     let native = tokio::spawn(native_client(cluster.socket(1, &bob).await, conv, acked.clone(), total));
@@ -235,11 +279,11 @@ async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
     let mut killed_at = None;
     for i in 0..total {
         if i == 80 {
-            redis.stop(); // SIGKILL
+            outage.kill(); // SIGKILL
             killed_at = Some(Instant::now());
         }
         if killed_at.is_some_and(|k| k.elapsed() > Duration::from_secs(3)) && restarted_at.is_none() {
-            redis.restart().await;
+            outage.restart().await;
             restarted_at = Some(Instant::now());
         }
         let key = format!("k{i}");
@@ -254,7 +298,7 @@ async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
     let restarted_at = match restarted_at {
         Some(at) => at,
         None => {
-            redis.restart().await;
+            outage.restart().await;
             Instant::now()
         }
     };
@@ -267,7 +311,7 @@ async fn redis_killed_under_a_conversation_loses_nothing_and_says_so() {
         let lost = (0..total).filter(|i| !delivered.contains(&format!("m{i}"))).count();
         let recovery = got.complete_at.map(|t| t.saturating_duration_since(restarted_at));
         println!(
-            "drill redis-kill {kind}: acked {total}, acknowledged-then-lost {lost}, delivered duplicates {}, \
+            "drill {name} {kind}: acked {total}, acknowledged-then-lost {lost}, delivered duplicates {}, \
              inversions {}, signals {}, recovered {:?} after Redis came back",
             got.duplicates,
             got.inversions(),
