@@ -42,6 +42,8 @@ pub enum Limit {
 }
 
 impl Limit {
+    const ALL: [Limit; 4] = [Limit::HandshakeRate, Limit::SocketsPerUser, Limit::SendRate, Limit::WriteQueue];
+
     fn label(self) -> LimitLabel {
         LimitLabel {
             limit: match self {
@@ -56,17 +58,6 @@ impl Limit {
 
 /// The `dialect` label's values: the socket and REST dialects, and `server` (the server API).
 const DIALECTS: [&str; 7] = ["native", "dotted", "threads", "spherespace", "django_messaging", "rooms", "server"];
-
-/// The `reason` label's values (`CloseWhy::as_str`).
-const CLOSE_REASONS: [&str; 7] = [
-    "ping_timeout",
-    "connection_timeout",
-    "server_shutdown",
-    "slow_consumer",
-    "resync",
-    "token_expired",
-    "disconnected",
-];
 
 pub struct Metrics {
     registry: Registry,
@@ -104,8 +95,7 @@ impl DialectMetrics {
 
 impl Metrics {
     pub fn new(bus: &BusMetrics, store: &StoreMetrics) -> Metrics {
-        let mut registry = Registry::default();
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             sockets: Family::default(),
             messages_sent: Family::default(),
             refusals: Family::default(),
@@ -114,6 +104,7 @@ impl Metrics {
             draining: Gauge::default(),
             registry: Registry::default(),
         };
+        let registry = &mut metrics.registry;
         registry.register("chatwire_sockets", "Open WebSockets on this node", metrics.sockets.clone());
         registry.register(
             "chatwire_messages_sent",
@@ -160,13 +151,13 @@ impl Metrics {
         for dialect in DIALECTS {
             metrics.dialect(dialect);
         }
-        for limit in [Limit::HandshakeRate, Limit::SocketsPerUser, Limit::SendRate, Limit::WriteQueue] {
+        for limit in Limit::ALL {
             let _ = metrics.refusals.get_or_create(&limit.label());
         }
-        for reason in CLOSE_REASONS {
-            let _ = metrics.socket_closes.get_or_create(&ReasonLabel { reason });
+        for why in crate::socket::CloseWhy::ALL {
+            let _ = metrics.socket_closes.get_or_create(&ReasonLabel { reason: why.as_str() });
         }
-        Metrics { registry, ..metrics }
+        metrics
     }
 
     pub fn dialect(&self, dialect: &'static str) -> DialectMetrics {

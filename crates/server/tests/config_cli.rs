@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
 use std::process::{Command, Output};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+mod common;
 
 /// The binary with none of the developer's own settings, in an empty folder (so a development
 /// fallback could not find an old data folder either).
@@ -101,18 +101,11 @@ fn config_print_shows_the_effective_settings_with_secrets_masked() {
     assert!(printed.contains("CHATWIRE_ENV=development\n"), "{printed}");
 }
 
-fn admin_url() -> String {
-    std::env::var("CHATWIRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 /// With migrations left to a Job, a node on a database the Job has not migrated yet refuses to
 /// start (rather than fail on its first query); after `chatwire migrate` it starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_must_not_migrate_refuses_an_unmigrated_database() {
-    let db = format!("chatwire_cli_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
-    let url = format!("{}/{db}", admin_url().rsplit_once('/').unwrap().0);
+    let (db, url) = common::create_database("chatwire_cli").await;
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("CHATWIRE_JWT_SECRET", GOOD_SECRET),
@@ -129,7 +122,5 @@ async fn a_node_that_must_not_migrate_refuses_an_unmigrated_database() {
     // store directly what is pending.
     let pending = chatwire_store::migrate::pending_migrations(&url).await.unwrap();
     assert!(pending.is_empty(), "{pending:?}");
-    drop(admin);
-    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-    diesel::sql_query(format!("DROP DATABASE {db} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+    common::drop_database(&db).await;
 }

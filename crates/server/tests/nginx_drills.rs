@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+mod common;
+use common::{free_port, redis_url};
 
 const SECRET: &str = "nginx-drill-secret-0123456789abcdef";
 const PAIRS: i64 = 6;
@@ -22,18 +24,6 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 /// One drill at a time: each runs three nodes and an nginx on two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn admin_url() -> String {
-    std::env::var("CHATWIRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn redis_url() -> String {
-    std::env::var("CHATWIRE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Three consecutive free ports, for the three nodes.
 fn free_port_run() -> u16 {
@@ -57,13 +47,11 @@ struct LocalCluster {
 
 impl LocalCluster {
     async fn up() -> LocalCluster {
-        let db = format!("chatwire_nginx_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
+        let (db, database_url) = common::create_database("chatwire_nginx").await;
         let run_dir = std::env::temp_dir().join(format!("chatwire-local-{}", uuid::Uuid::new_v4().simple()));
         let lb_port = free_port();
         let env = vec![
-            ("DATABASE_URL".into(), format!("{}/{db}", admin_url().rsplit_once('/').unwrap().0)),
+            ("DATABASE_URL".into(), database_url),
             ("REDIS_URL".into(), redis_url()),
             ("CHATWIRE_JWT_SECRET".into(), SECRET.into()),
             ("CHATWIRE_REDIS_PREFIX".into(), format!("nginx{}:", uuid::Uuid::new_v4().simple())),
@@ -124,24 +112,14 @@ impl Drop for LocalCluster {
         let db = self.db.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
+            rt.block_on(common::drop_database(&db));
         })
         .join();
     }
 }
 
 fn token(id: i64) -> String {
-    let claims = chatwire_server::auth::Claims {
-        username: Some(format!("user{id}")),
-        ..chatwire_server::auth::Claims::for_user(id, 3600)
-    };
-    chatwire_server::auth::mint(SECRET.as_bytes(), &claims).unwrap()
+    common::token(SECRET, id, &format!("user{id}"))
 }
 
 /// A socket through the balancer, retried until one opens; how long that took.

@@ -8,25 +8,15 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+use common::{free_port, redis_url};
+
 const SECRET: &str = "drill-secret";
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn admin_url() -> String {
-    std::env::var("CHATWIRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn redis_url() -> String {
-    std::env::var("CHATWIRE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct NodeProcess {
     port: u16,
@@ -80,11 +70,7 @@ impl Drop for NodeProcess {
 }
 
 fn token(id: i64, name: &str) -> String {
-    let claims = chatwire_server::auth::Claims {
-        username: Some(name.into()),
-        ..chatwire_server::auth::Claims::for_user(id, 3600)
-    };
-    chatwire_server::auth::mint(SECRET.as_bytes(), &claims).unwrap()
+    common::token(SECRET, id, name)
 }
 
 async fn connect(ports: &[u16], token: &str) -> (Ws, u16) {
@@ -115,10 +101,7 @@ async fn next(ws: &mut Ws, wait: Duration) -> Option<Result<Value, ()>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_sigkilled_under_a_conversation_lose_nothing() {
-    let db = format!("chatwire_drill_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
-    let url = format!("{}/{db}", admin_url().rsplit_once('/').unwrap().0);
+    let (db, url) = common::create_database("chatwire_drill").await;
     let prefix = format!("drill{}:", uuid::Uuid::new_v4().simple());
     let http = reqwest::Client::new();
     let mut nodes: Vec<NodeProcess> = (0..3).map(|_| NodeProcess::spawn(&url, &prefix)).collect();
@@ -264,5 +247,5 @@ async fn nodes_sigkilled_under_a_conversation_lose_nothing() {
     assert!(reconnects >= 1, "the receiver's node was killed");
     assert!(silence < Duration::from_secs(10), "recovery took {silence:?}");
     drop(nodes);
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await;
+    common::drop_database(&db).await;
 }

@@ -7,20 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+use common::free_port;
+
 const SECRET: &str = "traces-secret-0123456789abcdef0123456789";
-
-fn admin_url() -> String {
-    std::env::var("CHATWIRE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Every span in the OTLP JSON export requests received so far: (name, attributes as JSON).
 fn spans(bodies: &[Value]) -> Vec<(String, serde_json::Map<String, Value>)> {
@@ -67,13 +61,11 @@ async fn requests_and_socket_frames_are_exported_as_spans_without_tokens() {
     .run();
     actix_web::rt::spawn(collector);
 
-    let db = format!("chatwire_traces_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AsyncPgConnection::establish(&admin_url()).await.unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
+    let (db, database_url) = common::create_database("chatwire_traces").await;
     let port = free_port();
     let mut node = Command::new(env!("CARGO_BIN_EXE_chatwire"))
         .arg("serve")
-        .env("DATABASE_URL", format!("{}/{db}", admin_url().rsplit_once('/').unwrap().0))
+        .env("DATABASE_URL", database_url)
         .env_remove("REDIS_URL")
         .env("CHATWIRE_JWT_SECRET", SECRET)
         .env("CHATWIRE_BIND", format!("127.0.0.1:{port}"))
@@ -91,13 +83,7 @@ async fn requests_and_socket_frames_are_exported_as_spans_without_tokens() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let token = |id: i64| {
-        let claims = chatwire_server::auth::Claims {
-            username: Some(format!("user{id}")),
-            ..chatwire_server::auth::Claims::for_user(id, 3600)
-        };
-        chatwire_server::auth::mint(SECRET.as_bytes(), &claims).unwrap()
-    };
+    let token = |id: i64| common::token(SECRET, id, &format!("user{id}"));
     let (alice, bob) = (token(1), token(2));
     http.get(format!("{base}/api/v1/users/me")).bearer_auth(&bob).send().await.unwrap();
     let dm: Value = http
@@ -151,5 +137,5 @@ async fn requests_and_socket_frames_are_exported_as_spans_without_tokens() {
     for secret in [alice.as_str(), bob.as_str(), "traced"] {
         assert!(!exported.contains(secret), "a token or a message body reached the collector");
     }
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await;
+    common::drop_database(&db).await;
 }

@@ -96,12 +96,15 @@ async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
     let started = Instant::now();
     let send_path = format!("/api/v1/conversations/{conv}/messages");
     let (a, b, c) = tokio::join!(
-        ready(&cluster),
+        async { (ready(&cluster).await, started.elapsed()) },
         cluster.get(0, &alice, "/api/v1/conversations"),
         cluster.post(0, &alice, &send_path, json!({"content": "in the stall"})),
     );
+    let (a, readiness_took) = a;
     assert_eq!((a, b.0, c.0), (503, 503, 503), "{b:?} {c:?}");
     assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
+    // The chart's readiness probe times out after 2 s: "not ready" must come before that.
+    assert!(readiness_took < Duration::from_secs(2), "readiness answered after {readiness_took:?}");
     dotted.send(json!({"type": "chat.get_conversations"})).await;
     assert_eq!(dotted.expect_type("chat.error").await["code"], "unavailable");
 
@@ -109,7 +112,7 @@ async fn a_stalled_link_to_postgres_is_bounded_and_recovers() {
     let back = serving_again(&cluster, &alice, Duration::from_secs(5)).await;
     let back = back.expect("not ready again 5 s after the link came back");
     println!(
-        "drill postgres-stall: answered 503 in {:?}; ready again {back:?} after the link came back",
+        "drill postgres-stall: readiness 503 in {readiness_took:?}, requests 503 in {:?}; ready again {back:?} after the link came back",
         started.elapsed(),
     );
     dotted.send(json!({"type": "chat.get_conversations"})).await;

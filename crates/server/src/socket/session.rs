@@ -86,6 +86,16 @@ pub(crate) enum CloseWhy {
 }
 
 impl CloseWhy {
+    pub const ALL: [CloseWhy; 7] = [
+        CloseWhy::PingTimeout,
+        CloseWhy::ConnectionTimeout,
+        CloseWhy::ServerShutdown,
+        CloseWhy::SlowConsumer,
+        CloseWhy::Resync,
+        CloseWhy::TokenExpired,
+        CloseWhy::Disconnected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CloseWhy::PingTimeout => "ping_timeout",
