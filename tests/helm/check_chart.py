@@ -143,6 +143,15 @@ def main():
     refused({"env": {"CHATWIRE_BIND": "0.0.0.0:9090"}}, r"CHATWIRE_BIND", "env.CHATWIRE_BIND, which would split port and probes")
     refused({"secret": {"existingSecret": ""}}, r"existingSecret", "no Secret at all")
     refused({"secret": {"create": True}}, r"databaseUrl", "a created Secret without its values")
+    sentinel = {"secret": {"create": True, "databaseUrl": "postgres://chat:pw@db/chat",
+                           "redisSentinels": "redis://s1:26379,redis://s2:26379", "jwtSecret": "0" * 32},
+                "env": {"CHATWIRE_REDIS_SENTINEL_MASTER": "chat"}}
+    docs, _ = render(sentinel)
+    data = by_kind(docs, "Secret")[0]["stringData"]
+    check(sorted(data) == ["CHATWIRE_JWT_SECRET", "CHATWIRE_REDIS_SENTINELS", "DATABASE_URL"],
+          f"a Sentinel setup's Secret holds CHATWIRE_REDIS_SENTINELS and no REDIS_URL ({sorted(data)})")
+    both = {"secret": dict(sentinel["secret"], redisUrl="redis://redis:6379")}
+    refused(both, r"exactly one of secret.redisUrl", "REDIS_URL and Sentinels at once (the node would refuse to start)")
     refused({"replicaCount": "three"}, r"replicaCount", "a replica count that is not a number")
 
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()

@@ -15,6 +15,8 @@ pub enum BusError {
     Disconnected,
     #[error("timed out waiting for the broker")]
     Timeout,
+    #[error("CHATWIRE_REDIS_SENTINELS names no Sentinel")]
+    NoSentinels,
 }
 
 impl From<BusError> for CoreError {

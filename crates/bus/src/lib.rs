@@ -4,7 +4,8 @@
 //!   channel subscribes it at the broker, the last one to leave unsubscribes it; one task
 //!   applies these changes in order, batched, so a subscribe and an unsubscribe never cross.
 //! - [`broker`]: where events travel between nodes — [`broker::LocalBroker`] (one process) or
-//!   [`redis_broker::RedisBroker`] (Redis pub/sub, reconnecting and re-subscribing by itself).
+//!   [`redis_broker::RedisBroker`] (Redis pub/sub, reconnecting and re-subscribing by itself, on one
+//!   Redis or the primary Sentinel names), or [`cluster_broker::ClusterBroker`] (sharded pub/sub).
 //! - [`presence`]: who is online and who is typing, with TTLs, in memory or in Redis.
 pub mod broker;
 pub mod cluster_broker;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod hub;
 pub mod metrics;
 pub mod presence;
+pub mod primary;
 pub mod redis_broker;
 
 pub use broker::{Broker, LocalBroker};
@@ -20,6 +22,7 @@ pub use error::BusError;
 pub use hub::{Hub, Outbound, QueueLimits, SessionId, Subscription};
 pub use metrics::BusMetrics;
 pub use presence::{LocalPresence, PresenceConnection, RedisPresence};
+pub use primary::{Primary, PrimaryConnection};
 pub use redis_broker::RedisBroker;
 
 /// Locks a std mutex; a panic while holding one leaves plain maps behind, still fit to serve.

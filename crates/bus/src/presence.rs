@@ -90,11 +90,12 @@ impl Presence for LocalPresence {
 
 /// Presence across nodes in Redis: a sorted set per user (`presence:<user>`) whose members are
 /// node ids scored by expiry, and one per conversation (`typing:<conversation>`) of typing users.
-/// Where presence lives: one Redis, or a Redis Cluster (where every presence key carries one
-/// hash tag, so the multi-key pipelines below stay within one slot).
+/// Where presence lives: one Redis primary (fixed or found by Sentinel), or a Redis Cluster
+/// (where every presence key carries one hash tag, so the multi-key pipelines below stay within
+/// one slot).
 #[derive(Clone)]
 pub enum PresenceConnection {
-    Single(redis::aio::ConnectionManager),
+    Single(crate::PrimaryConnection),
     Cluster(redis::cluster_async::ClusterConnection),
 }
 

@@ -1,14 +1,16 @@
-//! Redis pub/sub between nodes: one publish connection and one subscriber connection per node.
+//! Redis pub/sub between nodes: one publish connection and one subscriber connection per node,
+//! both to the one primary (`REDIS_URL`, or the server Sentinel names: see [`crate::primary`]).
 //!
-//! Publishes share one multiplexed connection (redis' `ConnectionManager`, which reconnects by
-//! itself): concurrent publishes are pipelined on it, in the order they are issued, with no
-//! checkout or health-check round trip per message.
+//! Publishes share one multiplexed connection (a [`PrimaryConnection`]): concurrent publishes
+//! are pipelined on it, in the order they are issued, with no checkout or health-check round
+//! trip per message.
 //!
 //! The subscriber connection is split: a reader task consumes messages and hands them to the
 //! hub; the sink subscribes and unsubscribes. When the reader sees the connection end (or a
-//! keep-alive ping fails), it reconnects with backoff and asks the hub to re-subscribe every
-//! channel it holds; the hub then tells its sockets to resync, since pub/sub dropped whatever
-//! was published meanwhile.
+//! keep-alive ping fails, or Sentinel names another primary), it reconnects with backoff —
+//! pointing the publish connection at the same primary first — and asks the hub to re-subscribe
+//! every channel it holds; the hub then tells its sockets to resync, since pub/sub dropped
+//! whatever was published meanwhile.
 //!
 //! A publish that fails is not dropped: it waits in a bounded queue, in order, and a task
 //! publishes it when Redis answers again (sockets put messages back in seq order and drop what
@@ -25,11 +27,14 @@ use redis::aio::{PubSubSink, PubSubStream};
 use crate::broker::Broker;
 use crate::error::BusError;
 use crate::hub::HubInner;
+use crate::primary::{Primary, PrimaryConnection};
 
 pub struct RedisBroker {
-    client: redis::Client,
-    publisher: redis::aio::ConnectionManager,
-    pool: deadpool_redis::Pool,
+    primary: Primary,
+    publisher: PrimaryConnection,
+    /// Readiness pings on a fixed Redis get connections of their own, so they never wait behind
+    /// publishes; under Sentinel they go over the publish connection, which follows the primary.
+    readiness: Option<deadpool_redis::Pool>,
     /// Prepended to every channel name, so tests (or tenants) can share one Redis.
     prefix: String,
     /// The live subscriber sink; `None` while reconnecting.
@@ -45,16 +50,35 @@ pub struct RedisBroker {
 const RETRY_CAPACITY: usize = 10_000;
 
 impl RedisBroker {
-    /// Sets up the publish pool and the subscriber connection; fails only on a malformed URL.
+    /// One Redis at `url`; fails only on a malformed URL.
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBroker>, BusError> {
-        let client = client(url)?;
-        // Readiness pings get connections of their own, so they never wait behind publishes.
-        let pool = readiness_pool(url)?;
-        let publisher = connection(url)?;
+        let primary = Primary::fixed(url)?;
+        let publisher = PrimaryConnection::default();
+        publisher.point_at(&primary.resolve().await?)?;
+        Ok(Self::start(primary, publisher, Some(readiness_pool(url)?), prefix).await)
+    }
+
+    /// The primary that the Sentinels at `sentinels` name for `master`, followed through
+    /// failovers; fails only on malformed URLs.
+    pub async fn connect_sentinel(
+        sentinels: &[String],
+        master: &str,
+        prefix: &str,
+    ) -> Result<Arc<RedisBroker>, BusError> {
+        let primary = Primary::sentinel(sentinels, master)?;
+        Ok(Self::start(primary, PrimaryConnection::default(), None, prefix).await)
+    }
+
+    async fn start(
+        primary: Primary,
+        publisher: PrimaryConnection,
+        readiness: Option<deadpool_redis::Pool>,
+        prefix: &str,
+    ) -> Arc<RedisBroker> {
         let broker = Arc::new(RedisBroker {
-            client,
+            primary,
             publisher,
-            pool,
+            readiness,
             prefix: prefix.to_owned(),
             sink: Arc::new(Mutex::new(None)),
             hub: OnceLock::new(),
@@ -71,14 +95,36 @@ impl RedisBroker {
             }
         };
         tokio::spawn(read_loop(Arc::downgrade(&broker), first));
-        Ok(broker)
+        broker
+    }
+
+    /// The command connection to the primary, for presence (it follows the primary too).
+    pub fn connection(&self) -> PrimaryConnection {
+        self.publisher.clone()
     }
 
     async fn open_subscriber(&self) -> Result<PubSubStream, BusError> {
-        let pubsub = self.client.get_async_pubsub().await?;
+        let client = self.primary.resolve().await?;
+        if self.publisher.point_at(&client)? {
+            tracing::info!(primary = %crate::primary::address(&client), "publishing to a new redis primary");
+        }
+        let pubsub = client.get_async_pubsub().await?;
         let (sink, stream) = pubsub.split();
         *crate::lock(&self.sink) = Some(sink);
         Ok(stream)
+    }
+
+    /// Whether Sentinel now names a primary other than the one this node uses (a failover it
+    /// has not seen as a dropped connection, e.g. across a partition).
+    async fn primary_moved(&self) -> bool {
+        if !self.primary.can_move() {
+            return false;
+        }
+        match tokio::time::timeout(KEEPALIVE, self.primary.resolve()).await {
+            Ok(Ok(client)) => self.publisher.address().is_some_and(|a| a != crate::primary::address(&client)),
+            // Sentinels that do not answer are no reason to drop a working primary.
+            _ => false,
+        }
     }
 
     fn current_sink(&self) -> Result<PubSubSink, BusError> {
@@ -128,23 +174,6 @@ fn readiness_pool(url: &str) -> Result<deadpool_redis::Pool, BusError> {
         ..Default::default()
     });
     Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
-}
-
-/// A multiplexed connection that reconnects by itself (commands fail while Redis is away, and
-/// the next one after it is back goes through); connects on first use.
-pub fn connection(url: &str) -> Result<redis::aio::ConnectionManager, BusError> {
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(1);
-    Ok(client(url)?.get_connection_manager_lazy(config)?)
-}
-
-/// A client whose connections send each command at once (no Nagle delay on small frames).
-fn client(url: &str) -> Result<redis::Client, BusError> {
-    use redis::IntoConnectionInfo;
-    let info = url.into_connection_info()?.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-    Ok(redis::Client::open(info)?)
 }
 
 /// Publishes what failed, oldest first, as soon as Redis answers.
@@ -211,8 +240,10 @@ impl Broker for RedisBroker {
     async fn ping(&self) -> Result<(), BusError> {
         // Publishing alone is not enough: a node whose subscriber is down delivers nothing live.
         self.current_sink()?;
-        let mut conn = self.pool.get().await?;
-        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        let _: String = match &self.readiness {
+            Some(pool) => redis::cmd("PING").query_async(&mut *pool.get().await?).await?,
+            None => redis::cmd("PING").query_async(&mut self.publisher.clone()).await?,
+        };
         Ok(())
     }
 
@@ -282,6 +313,10 @@ async fn consume(broker: &Weak<RedisBroker>, stream: &mut PubSubStream) {
                 match tokio::time::timeout(KEEPALIVE, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     _ => return,
+                }
+                if b.primary_moved().await {
+                    tracing::warn!("sentinel names another redis primary; moving to it");
+                    return;
                 }
             }
         }

@@ -21,9 +21,10 @@ struct Args {
     /// Base URL of the node senders use, e.g. http://127.0.0.1:8081
     #[arg(long)]
     send_node: String,
-    /// Base URL of the node receivers use.
-    #[arg(long)]
-    recv_node: String,
+    /// Base URL of the node receivers use; repeat it to spread the receivers over several nodes
+    /// (listener `j` of conversation `i` on node `(i + j) % n`).
+    #[arg(long, required = true)]
+    recv_node: Vec<String>,
     /// The nodes' CHATWIRE_JWT_SECRET (tokens are minted locally).
     #[arg(long, env = "CHATWIRE_JWT_SECRET")]
     secret: String,
@@ -54,6 +55,10 @@ struct Args {
     /// Print one JSON summary line after the human one.
     #[arg(long)]
     json: bool,
+    /// Write the Unix time (seconds) at which sending starts, after all setup, to this file: for
+    /// tools that sample the servers during the send phase only.
+    #[arg(long)]
+    start_mark: Option<std::path::PathBuf>,
     /// Idle sockets: how many handshakes are in progress at once.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
@@ -163,7 +168,11 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         for tb in &tokens {
-            http.get(format!("{}/api/v1/users/me", args.recv_node)).bearer_auth(tb).send().await?.error_for_status()?;
+            http.get(format!("{}/api/v1/users/me", args.recv_node[0]))
+                .bearer_auth(tb)
+                .send()
+                .await?
+                .error_for_status()?;
         }
         let created: Value = if listeners == 1 {
             http.post(format!("{}/api/v1/conversations/dm", args.send_node))
@@ -193,13 +202,13 @@ async fn main() -> anyhow::Result<()> {
     let delivered_so_far = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut receivers = Vec::new();
     let mut expectations = Vec::new();
-    for (_, tbs, _) in &pairs {
+    for (i, (_, tbs, _)) in pairs.iter().enumerate() {
         // How many each listener should get: every send until its sender says how many were stored.
         let (expect_tx, _) = tokio::sync::watch::channel(args.messages);
-        for tb in tbs {
+        for (j, tb) in tbs.iter().enumerate() {
+            let node = &args.recv_node[(i + j) % args.recv_node.len()];
             let (mut ws, _) =
-                tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, args.protocol, tb), None, true)
-                    .await?;
+                tokio_tungstenite::connect_async_with_config(ws_url(node, args.protocol, tb), None, true).await?;
             let delivery = args.protocol.delivery_type();
             let mut expect = expect_tx.subscribe();
             let progress = delivered_so_far.clone();
@@ -226,6 +235,10 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
+    if let Some(path) = &args.start_mark {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+        std::fs::write(path, format!("{now}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
     let started = Instant::now();
     let reporter = tokio::spawn(report_progress(delivered_so_far.clone(), total * listeners));
     let mut senders = Vec::new();
@@ -408,9 +421,12 @@ async fn open_loop(
 /// Makes a DM with the dotted socket's `chat.start_conversation`; the receiver connects once
 /// first, so a server that learns users from their tokens knows it.
 async fn start_over_socket(args: &Args, sender: &str, receiver: &str, receiver_id: uuid::Uuid) -> anyhow::Result<i64> {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(ws_url(&args.recv_node, Protocol::Dotted, receiver), None, true)
-            .await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+        ws_url(&args.recv_node[0], Protocol::Dotted, receiver),
+        None,
+        true,
+    )
+    .await?;
     let _ = ws.close(None).await;
     let (mut ws, _) =
         tokio_tungstenite::connect_async_with_config(ws_url(&args.send_node, Protocol::Dotted, sender), None, true)
@@ -446,7 +462,7 @@ async fn hold_idle(args: &Args, n: usize) -> anyhow::Result<()> {
             None => uuid::Uuid::new_v4(),
         };
         let token = token(&args.secret, user, &format!("lg_idle{i}"))?;
-        let url = ws_url(&args.recv_node, Protocol::Native, &token);
+        let url = ws_url(&args.recv_node[0], Protocol::Native, &token);
         let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % args.source_addresses.max(1) as usize) as u8);
         let permit = limit.clone().acquire_owned().await?;
         opening.spawn(async move {

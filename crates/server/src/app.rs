@@ -95,9 +95,20 @@ impl Application {
                 let presence = RedisPresence::start(redis, &settings.redis_prefix, &node_id, presence_settings);
                 (broker, presence)
             }
+            _ if !settings.redis_sentinels.is_empty() => {
+                let broker = RedisBroker::connect_sentinel(
+                    &settings.redis_sentinels,
+                    &settings.redis_sentinel_master,
+                    &settings.redis_prefix,
+                )
+                .await?;
+                let redis = PresenceConnection::Single(broker.connection());
+                let presence = RedisPresence::start(redis, &settings.redis_prefix, &node_id, presence_settings);
+                (broker, presence)
+            }
             Some(url) => {
                 let broker = RedisBroker::connect(url, &settings.redis_prefix).await?;
-                let redis = PresenceConnection::Single(chatwire_bus::redis_broker::connection(url)?);
+                let redis = PresenceConnection::Single(broker.connection());
                 let presence = RedisPresence::start(redis, &settings.redis_prefix, &node_id, presence_settings);
                 (broker, presence)
             }

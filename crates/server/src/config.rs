@@ -63,6 +63,11 @@ pub struct Settings {
     /// `CHATWIRE_REDIS_CLUSTER_URLS` (comma-separated seed nodes): a Redis Cluster with sharded
     /// pub/sub instead of one Redis.
     pub redis_cluster_urls: Vec<String>,
+    /// `CHATWIRE_REDIS_SENTINELS` (comma-separated Sentinel URLs): one primary with replicas,
+    /// found through Sentinel and followed through failovers, instead of a fixed `REDIS_URL`.
+    pub redis_sentinels: Vec<String>,
+    /// `CHATWIRE_REDIS_SENTINEL_MASTER` (default `mymaster`): the name the Sentinels monitor.
+    pub redis_sentinel_master: String,
     /// Prepended to Redis channel and key names.
     pub redis_prefix: String,
     pub jwt_keys: Vec<JwtKey>,
@@ -136,6 +141,8 @@ impl Settings {
             database_url: None,
             redis_url: None,
             redis_cluster_urls: Vec::new(),
+            redis_sentinels: Vec::new(),
+            redis_sentinel_master: "mymaster".into(),
             redis_prefix: String::new(),
             jwt_keys: Vec::new(),
             server_api_key: None,
@@ -192,13 +199,18 @@ impl Settings {
         }
         s.database_url = var("DATABASE_URL");
         s.redis_url = var("REDIS_URL");
-        s.redis_cluster_urls = var("CHATWIRE_REDIS_CLUSTER_URLS")
-            .map(|list| list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default();
-        if s.redis_url.is_some() && !s.redis_cluster_urls.is_empty() {
+        s.redis_cluster_urls = var("CHATWIRE_REDIS_CLUSTER_URLS").map(|l| url_list(&l)).unwrap_or_default();
+        s.redis_sentinels = var("CHATWIRE_REDIS_SENTINELS").map(|l| url_list(&l)).unwrap_or_default();
+        if let Some(master) = var("CHATWIRE_REDIS_SENTINEL_MASTER") {
+            s.redis_sentinel_master = master;
+        }
+        let redis_choices = [s.redis_url.is_some(), !s.redis_cluster_urls.is_empty(), !s.redis_sentinels.is_empty()];
+        if redis_choices.iter().filter(|set| **set).count() > 1 {
             return Err(ConfigError::Invalid {
-                name: "CHATWIRE_REDIS_CLUSTER_URLS",
-                reason: "set either REDIS_URL (one Redis) or CHATWIRE_REDIS_CLUSTER_URLS (a cluster), not both".into(),
+                name: "REDIS_URL",
+                reason: "set one of REDIS_URL (one Redis), CHATWIRE_REDIS_CLUSTER_URLS (a cluster) or \
+                         CHATWIRE_REDIS_SENTINELS (a primary found by Sentinel), not several"
+                    .into(),
             });
         }
         s.redis_prefix = var("CHATWIRE_REDIS_PREFIX").unwrap_or_default();
@@ -296,9 +308,10 @@ impl Settings {
         if self.database_url.is_none() {
             missing.push("DATABASE_URL is unset (production never boots a private Postgres)".to_owned());
         }
-        if self.redis_url.is_none() && self.redis_cluster_urls.is_empty() {
+        if self.redis_url.is_none() && self.redis_cluster_urls.is_empty() && self.redis_sentinels.is_empty() {
             missing.push(
-                "REDIS_URL (or CHATWIRE_REDIS_CLUSTER_URLS) is unset (production never runs the single-node in-process bus)"
+                "REDIS_URL (or CHATWIRE_REDIS_CLUSTER_URLS, or CHATWIRE_REDIS_SENTINELS) is unset (production never \
+                 runs the single-node in-process bus)"
                     .to_owned(),
             );
         }
@@ -366,6 +379,11 @@ impl Settings {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+            (
+                "CHATWIRE_REDIS_SENTINELS",
+                self.redis_sentinels.iter().map(|u| chatwire_store::migrate::redact(u)).collect::<Vec<_>>().join(","),
+            ),
+            ("CHATWIRE_REDIS_SENTINEL_MASTER", self.redis_sentinel_master.clone()),
             ("CHATWIRE_REDIS_PREFIX", self.redis_prefix.clone()),
             ("CHATWIRE_JWT_SECRET", secret.unwrap_or_else(|| "<unset>".into())),
             ("CHATWIRE_JWT_PUBLIC_KEY_FILE", if public_key { "<set>" } else { "<unset>" }.into()),
@@ -473,4 +491,9 @@ where
         None => Ok(default),
         Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
     }
+}
+
+/// A comma-separated list of URLs, blanks dropped.
+fn url_list(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect()
 }

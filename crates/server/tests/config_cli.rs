@@ -101,6 +101,33 @@ fn config_print_shows_the_effective_settings_with_secrets_masked() {
     assert!(printed.contains("CHATWIRE_ENV=development\n"), "{printed}");
 }
 
+/// Sentinel is a third way to Redis: production accepts it alone, refuses it beside REDIS_URL,
+/// and `config print` shows it with its password masked.
+#[test]
+fn sentinel_settings_are_checked_and_printed_masked() {
+    let sentinel = [
+        ("CHATWIRE_ENV", "production"),
+        ("DATABASE_URL", "postgres://chat:pw@db:5432/chat"),
+        ("CHATWIRE_REDIS_SENTINELS", "redis://:sentinel-pw-3@s1:26379, redis://:sentinel-pw-3@s2:26379"),
+        ("CHATWIRE_REDIS_SENTINEL_MASTER", "chat-primary"),
+        ("CHATWIRE_JWT_SECRET", GOOD_SECRET),
+    ];
+    let out = chatwire(&["config", "check"], &sentinel);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = chatwire(&["config", "print"], &sentinel);
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!printed.contains("sentinel-pw-3"), "leaked: {printed}");
+    assert!(printed.contains("CHATWIRE_REDIS_SENTINELS=redis://:***@s1:26379,redis://:***@s2:26379\n"), "{printed}");
+    assert!(printed.contains("CHATWIRE_REDIS_SENTINEL_MASTER=chat-primary\n"), "{printed}");
+
+    let mut both = sentinel.to_vec();
+    both.push(("REDIS_URL", "redis://redis:6379"));
+    let out = chatwire(&["config", "check"], &both);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("CHATWIRE_REDIS_SENTINELS"), "{}", text(&out));
+}
+
 /// With migrations left to a Job, a node on a database the Job has not migrated yet refuses to
 /// start (rather than fail on its first query); after `chatwire migrate` it starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

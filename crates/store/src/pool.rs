@@ -39,8 +39,19 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<PgPool, StoreError> {
 /// a connection whose link died is closed by the TCP user timeout and never handed out again,
 /// and the round trip a check would cost on every checkout is saved.
 pub fn connect_pool_with(url: &str, max_size: usize, timeouts: DbTimeouts) -> Result<PgPool, StoreError> {
-    let mut config = ManagerConfig::default();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.recycling_method = RecyclingMethod::Fast;
+    if let Some(settings) = session_settings(url, timeouts) {
+        config.custom_setup = Box::new(move |url| {
+            let (url, settings) = (url.to_owned(), settings.clone());
+            Box::pin(async move {
+                use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.batch_execute(&settings).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        });
+    }
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(with_timeouts(url, timeouts), config);
     Pool::builder(manager)
@@ -53,7 +64,17 @@ pub fn connect_pool_with(url: &str, max_size: usize, timeouts: DbTimeouts) -> Re
         .map_err(|e| StoreError::Pool(e.to_string()))
 }
 
-/// The URL with the timeouts as connection parameters; ones the operator already set are kept.
+/// The server-side timeouts, set once on each new connection. Not as the `options` startup
+/// parameter: PgBouncer refuses a connection that carries one ("unsupported startup parameter"),
+/// and a `SET` on a session-pooled connection lasts as long as the client's session. `None`
+/// when the operator's URL sets `options` itself.
+fn session_settings(url: &str, t: DbTimeouts) -> Option<String> {
+    let ms = t.statement.as_millis();
+    (!url.contains("options=")).then(|| format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}"))
+}
+
+/// The URL with the client-side timeouts as connection parameters; ones the operator already
+/// set are kept.
 fn with_timeouts(url: &str, t: DbTimeouts) -> String {
     let ms = t.statement.as_millis();
     let mut out = url.to_owned();
@@ -68,8 +89,6 @@ fn with_timeouts(url: &str, t: DbTimeouts) -> String {
     add("connect_timeout", t.acquire.as_secs().max(1).to_string());
     add("tcp_user_timeout", ms.to_string());
     add("keepalives_idle", "30".into());
-    // `-c statement_timeout=<ms> -c lock_timeout=<ms>`, URL-encoded.
-    add("options", format!("-c%20statement_timeout%3D{ms}%20-c%20lock_timeout%3D{ms}"));
     out
 }
 
@@ -82,9 +101,13 @@ mod tests {
         let t = DbTimeouts { acquire: Duration::from_secs(2), statement: Duration::from_millis(1500) };
         assert_eq!(
             with_timeouts("postgres://u@h/db", t),
-            "postgres://u@h/db?connect_timeout=2&tcp_user_timeout=1500&keepalives_idle=30\
-             &options=-c%20statement_timeout%3D1500%20-c%20lock_timeout%3D1500"
+            "postgres://u@h/db?connect_timeout=2&tcp_user_timeout=1500&keepalives_idle=30"
         );
+        assert_eq!(
+            session_settings("postgres://u@h/db", t).as_deref(),
+            Some("SET statement_timeout = 1500; SET lock_timeout = 1500")
+        );
+        assert_eq!(session_settings("postgres://u@h/db?options=-c%20statement_timeout%3D99", t), None);
         let own = with_timeouts("postgres://u@h/db?sslmode=require&connect_timeout=9", t);
         assert!(own.starts_with("postgres://u@h/db?sslmode=require&connect_timeout=9&tcp_user_timeout=1500"), "{own}");
         assert_eq!(own.matches("connect_timeout").count(), 1);

@@ -82,6 +82,8 @@ pub struct TestCluster {
     pub redis_url: Option<String>,
     /// Seeds of a Redis Cluster the nodes use instead of `redis_url`.
     pub redis_cluster_urls: Vec<String>,
+    /// Sentinels the nodes find their Redis primary through, instead of `redis_url`.
+    pub redis_sentinels: Vec<String>,
     pub http: reqwest::Client,
     tweak: fn(&mut Settings),
     /// Where nodes reach the database, when not directly (a proxy).
@@ -124,6 +126,7 @@ impl TestCluster {
             prefix: crate::redis_prefix(),
             redis_url,
             redis_cluster_urls: Vec::new(),
+            redis_sentinels: Vec::new(),
             nodes: Vec::new(),
             http: reqwest::Client::new(),
             tweak,
@@ -144,12 +147,24 @@ impl TestCluster {
         cluster
     }
 
+    /// `n` nodes on the primary that `redis`'s Sentinels name (and follow it through failovers).
+    pub async fn start_on_redis_sentinels(n: usize, redis: &crate::RedisSentinels) -> TestCluster {
+        let mut cluster = Self::start_through(TestDb::new().await, None, 0, None, no_tweak).await;
+        cluster.redis_sentinels = redis.urls();
+        for _ in 0..n {
+            cluster.add_node().await;
+        }
+        cluster
+    }
+
     pub fn settings(&self) -> Settings {
         let mut s = Settings::defaults();
         s.bind = "127.0.0.1:0".parse().expect("addr");
         s.database_url = Some(self.database_url.clone().unwrap_or_else(|| self.db.url.clone()));
         s.redis_url = self.redis_url.clone();
         s.redis_cluster_urls = self.redis_cluster_urls.clone();
+        s.redis_sentinels = self.redis_sentinels.clone();
+        s.redis_sentinel_master = crate::redis_sentinel::MASTER_NAME.into();
         s.redis_prefix = self.prefix.clone();
         s.jwt_keys = vec![JwtKey::Secret(crate::JWT_SECRET.as_bytes().to_vec())];
         s.workers = 1;

@@ -3,20 +3,27 @@
 //! - [`TestCluster`]: N real nodes (each its own actix system on its own thread, bound to port 0)
 //!   on one database and one Redis prefix, with handles to kill a node.
 //! - [`WsClient`] / [`Api`]: a real WebSocket client and an HTTP client with a user's token.
-//! - [`RedisServer`]: a private redis-server process a test may stop and start again.
+//! - [`RedisServer`]: a private redis-server process a test may stop and start again;
+//!   [`RedisCluster`] and [`RedisSentinels`]: a private cluster, or a primary with a replica and
+//!   three Sentinels, from the same binary.
 //! - [`TcpProxy`]: a link between a node and a real server that a test can stall.
+//! - [`PgBouncer`]: a private PgBouncer in front of the machine's Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test harness fails loudly on purpose")]
 mod cluster;
 mod db;
+mod pgbouncer;
 mod proxy;
 mod redis_cluster;
+mod redis_sentinel;
 mod redis_server;
 mod ws;
 
 pub use cluster::{Node, TestCluster, TestUser, metric};
 pub use db::TestDb;
+pub use pgbouncer::{PgBouncer, PoolMode};
 pub use proxy::TcpProxy;
 pub use redis_cluster::RedisCluster;
+pub use redis_sentinel::RedisSentinels;
 pub use redis_server::RedisServer;
 pub use ws::WsClient;
 

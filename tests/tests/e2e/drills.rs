@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chatwire_test_support::{RedisCluster, RedisServer, TestCluster, WsClient};
+use chatwire_test_support::{RedisCluster, RedisSentinels, RedisServer, TestCluster, WsClient};
 use serde_json::json;
 
 /// What one receiving client ended up with.
@@ -207,11 +207,12 @@ async fn dialect_client(
     got
 }
 
-/// What a drill breaks: the one Redis, or the shard of a Redis Cluster that owns the
-/// conversation's channel.
+/// What a drill breaks: the one Redis, the shard of a Redis Cluster that owns the
+/// conversation's channel, or the primary Sentinel watches.
 enum Outage {
     Redis(RedisServer),
     Shard(RedisCluster, usize),
+    Primary(RedisSentinels, usize),
 }
 
 impl Outage {
@@ -219,13 +220,21 @@ impl Outage {
         match self {
             Outage::Redis(redis) => redis.stop(),
             Outage::Shard(cluster, i) => cluster.stop(*i),
+            Outage::Primary(sentinels, i) => sentinels.kill(*i),
         }
     }
 
+    /// Redis whole again: the same server back, or (Sentinel) a replica promoted and the old
+    /// primary back as its replica.
     async fn restart(&mut self) {
         match self {
             Outage::Redis(redis) => redis.restart().await,
             Outage::Shard(cluster, i) => cluster.restart(*i).await,
+            Outage::Primary(sentinels, i) => {
+                let took = sentinels.await_failover_from(*i).await;
+                println!("sentinel failover: a new primary answered {took:?} after the wait began");
+                sentinels.restart_as_replica(*i).await;
+            }
         }
     }
 }
@@ -249,12 +258,39 @@ async fn a_cluster_shard_killed_under_a_conversation_loses_nothing_and_says_so()
     outage_drill("cluster-shard-kill", &cluster, (alice, bob, conv), Outage::Shard(redis, shard)).await;
 }
 
+/// The primary that Sentinel watches is SIGKILLed; Sentinel promotes the replica, the nodes find
+/// it, and the old primary comes back as a replica; the same figures as for one Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_under_a_conversation_loses_nothing_and_says_so() {
+    let redis = RedisSentinels::start().await;
+    let primary = redis.primary().expect("a primary");
+    let cluster = TestCluster::start_on_redis_sentinels(2, &redis).await;
+    let (alice, bob, conv) = cluster.alice_and_bob().await;
+    let users = (alice.clone(), bob.clone());
+    let outage = outage_drill("sentinel-failover", &cluster, (alice, bob, conv), Outage::Primary(redis, primary)).await;
+    // Both nodes followed: a message still crosses, and its channel is subscribed on the new
+    // primary, none on the old one (a replica now, where a node left behind would publish to
+    // itself alone).
+    let (alice, bob) = users;
+    let mut bob_ws = cluster.socket(1, &bob).await;
+    let mut alice_ws = cluster.socket(0, &alice).await;
+    alice_ws.send(json!({"type": "send", "conversation_id": conv, "content": "after", "client_key": "after"})).await;
+    alice_ws.expect_type("ack").await;
+    assert_eq!(bob_ws.expect_type("message_created").await["message"]["content"], "after");
+    let Outage::Primary(redis, old) = outage else { unreachable!() };
+    let new = redis.primary().expect("a primary after the failover");
+    assert_ne!(new, old, "the Sentinels promoted the replica");
+    let channel = format!("{}chat_{conv}", cluster.prefix);
+    assert!(redis.channels(new).contains(&channel), "{channel} on the new primary: {:?}", redis.channels(new));
+    assert!(redis.channels(old).is_empty(), "subscriptions left on the old primary: {:?}", redis.channels(old));
+}
+
 async fn outage_drill(
     name: &str,
     cluster: &TestCluster,
     (alice, bob, conv): (chatwire_test_support::TestUser, chatwire_test_support::TestUser, i64),
     mut outage: Outage,
-) {
+) -> Outage {
     let total = 240;
     let acked = Arc::new(AtomicUsize::new(0));
     let native = tokio::spawn(native_client(cluster.socket(1, &bob).await, conv, acked.clone(), total));
@@ -310,13 +346,15 @@ async fn outage_drill(
         let delivered: HashSet<&String> = got.contents.iter().collect();
         let lost = (0..total).filter(|i| !delivered.contains(&format!("m{i}"))).count();
         let recovery = got.complete_at.map(|t| t.saturating_duration_since(restarted_at));
+        let since_kill = got.complete_at.zip(killed_at).map(|(t, k)| t.saturating_duration_since(k));
         println!(
             "drill {name} {kind}: acked {total}, acknowledged-then-lost {lost}, delivered duplicates {}, \
-             inversions {}, signals {}, recovered {:?} after Redis came back",
+             inversions {}, signals {}, recovered {:?} after Redis came back ({:?} after the kill)",
             got.duplicates,
             got.inversions(),
             got.signals,
-            recovery
+            recovery,
+            since_kill
         );
         assert_eq!(lost, 0, "{kind}: acknowledged then lost");
         assert_eq!(got.duplicates, 0, "{kind}: delivered twice");
@@ -326,4 +364,5 @@ async fn outage_drill(
     }
     let (_, history) = cluster.get(0, &alice, &format!("/api/v1/conversations/{conv}/messages?limit=200")).await;
     assert_eq!(history.as_array().map(Vec::len), Some(200), "stored once each (page of 200)");
+    outage
 }

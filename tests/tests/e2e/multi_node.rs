@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use chatwire_test_support::{RedisCluster, TestCluster};
+use chatwire_test_support::{RedisCluster, RedisSentinels, TestCluster};
 use serde_json::json;
 
 use crate::of_type;
@@ -17,6 +17,14 @@ async fn messages_cross_nodes_to_every_device_and_no_one_else() {
 async fn messages_cross_nodes_to_every_device_and_no_one_else_on_a_redis_cluster() {
     let redis = RedisCluster::start().await;
     messages_cross_nodes_to_every_device_and_no_one_else_on(&TestCluster::start_on_redis_cluster(2, &redis).await)
+        .await;
+}
+
+/// The same on a primary found through Sentinel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_cross_nodes_to_every_device_and_no_one_else_through_sentinel() {
+    let redis = RedisSentinels::start().await;
+    messages_cross_nodes_to_every_device_and_no_one_else_on(&TestCluster::start_on_redis_sentinels(2, &redis).await)
         .await;
 }
 
