@@ -13,6 +13,20 @@ async fn served_openapi_document_matches_the_checked_in_one() {
         .await
         .expect("json");
     assert!(served["paths"]["/conversations/{id}/messages"]["post"].is_object(), "send is documented");
+    // Generators (openapi-typescript, the TypeScript client's types) need each operation named
+    // once; utoipa names them after the handler function, and several handlers share a name.
+    let mut ids: Vec<&str> = served["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(|ops| ops.as_object())
+        .flat_map(|ops| ops.values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "operationIds repeat: {ids:?}");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
     let pretty = serde_json::to_string_pretty(&served).expect("json") + "\n";
     if std::env::var("CHATWIRE_UPDATE_DOCS").is_ok() {

@@ -28,7 +28,7 @@ pub enum ListFilterParam {
 
 /// `GET /api/v1/conversations`: the caller's conversations, newest activity first, each with its
 /// members, last message and unread count.
-#[utoipa::path(tag = "conversations", params(ListQuery), responses((status = 200, body = Vec<ConversationView>)), security(("bearer" = [])))]
+#[utoipa::path(tag = "conversations", operation_id = "list_conversations", params(ListQuery), responses((status = 200, body = Vec<ConversationView>)), security(("bearer" = [])))]
 #[get("/conversations")]
 pub async fn list(
     Authenticated(actor): Authenticated,
@@ -83,7 +83,7 @@ pub async fn create_group(
 }
 
 /// `GET /api/v1/conversations/{id}`.
-#[utoipa::path(tag = "conversations", responses((status = 200, body = ConversationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "conversations", operation_id = "get_conversation", responses((status = 200, body = ConversationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/conversations/{id}")]
 pub async fn get(
     Authenticated(actor): Authenticated,
@@ -112,7 +112,7 @@ pub async fn rename(
 }
 
 /// `DELETE /api/v1/conversations/{id}`: deletes it for everyone (group admins; either side of a DM).
-#[utoipa::path(tag = "conversations", responses((status = 204), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "conversations", operation_id = "delete_conversation", responses((status = 204), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 #[delete("/conversations/{id}")]
 pub async fn delete(
     Authenticated(actor): Authenticated,

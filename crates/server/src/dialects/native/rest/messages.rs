@@ -22,7 +22,7 @@ pub struct PageQuery {
 
 /// `GET /api/v1/conversations/{id}/messages?before=&after=&limit=`: a page, ascending by seq.
 /// With neither cursor: the newest page. With `after`: the oldest page after it.
-#[utoipa::path(tag = "messages", params(PageQuery), responses((status = 200, body = Vec<Message>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "messages", operation_id = "list_messages", params(PageQuery), responses((status = 200, body = Vec<Message>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/conversations/{id}/messages")]
 pub async fn list(
     Authenticated(actor): Authenticated,
@@ -68,7 +68,7 @@ pub async fn send(
 }
 
 /// `GET /api/v1/messages/{id}`: a message; 404 once it was deleted (history keeps its tombstone).
-#[utoipa::path(tag = "messages", responses((status = 200, body = Message), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "messages", operation_id = "get_message", responses((status = 200, body = Message), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 #[get("/messages/{id}")]
 pub async fn get(
     Authenticated(actor): Authenticated,
@@ -104,7 +104,7 @@ pub async fn edit(
 }
 
 /// `DELETE /api/v1/messages/{id}`: deletes one's own message (content cleared, seq kept).
-#[utoipa::path(tag = "messages", responses((status = 200, body = Message), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(tag = "messages", operation_id = "delete_message", responses((status = 200, body = Message), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 #[delete("/messages/{id}")]
 pub async fn delete(
     Authenticated(actor): Authenticated,

@@ -139,7 +139,7 @@ pub async fn disconnect(_key: ServerKey, state: web::Data<AppState>, id: web::Pa
 }
 
 /// `GET /api/v1/server/presence?user_ids=1,2`: who is connected right now, on any node.
-#[utoipa::path(tag = "server", params(PresenceQuery),
+#[utoipa::path(tag = "server", operation_id = "server_presence", params(PresenceQuery),
     responses((status = 200, body = Vec<PresenceEntry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("server_key" = [])))]
 #[get("/server/presence")]
