@@ -136,6 +136,12 @@ impl Application {
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         };
         tokio::spawn(sweep_presence(state.clone(), settings.presence_ttl));
+        if !settings.production {
+            tracing::warn!(
+                "development mode: POST /api/v1/dev/token mints a token for any username (the page at / signs in \
+                 with it); CHATWIRE_ENV=production removes it"
+            );
+        }
 
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
@@ -172,6 +178,8 @@ impl Application {
                 .configure(crate::health::routes)
                 .configure(crate::metrics::routes)
                 .configure(crate::dialects::routes)
+                .route("/", web::get().to(crate::demo::index))
+                .route("/app.js", web::get().to(crate::demo::app_js))
                 .default_service(web::to(|req: actix_web::HttpRequest| async move {
                     if let Some(allowed) = crate::dialects::native::rest::openapi::allowed_methods(req.path()) {
                         return method_not_allowed_response(&req, &allowed);

@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod delivery;
+mod demo_page;
 mod dialects;
 mod drills;
 mod embedded_pg;
