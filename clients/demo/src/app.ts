@@ -2,7 +2,14 @@
 // conversations with unread counts, start a DM or a group, send, and see typing, read receipts
 // and presence, all through the TypeScript client. Each tab keeps its own user (sessionStorage),
 // so two tabs, on two nodes, are two people talking.
-import { ChatwireClient, ChatwireRest, type ConversationView, type Message, type User } from "../../typescript/src/index.js";
+import {
+  ChatwireClient,
+  ChatwireRest,
+  type ConversationView,
+  type DomainEvent,
+  type Message,
+  type User,
+} from "../../typescript/src/index.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const el = (tag: string, cls?: string, text?: string) => {
@@ -148,32 +155,28 @@ function onMessage(m: Message): void {
   if (m.conversation_id === current) renderMessages();
 }
 
-function onEvent(event: { type: string; [k: string]: unknown }): void {
-  const conversation = Number(event.conversation_id);
-  const user = event.user as User | undefined;
+function onEvent(event: DomainEvent): void {
   switch (event.type) {
     case "typing": {
-      if (!user || String(user.id) === String(me.id)) return;
-      const name = user.display_name || user.username;
-      let map = typingNow.get(conversation);
-      if (!map) typingNow.set(conversation, (map = new Map()));
+      if (String(event.user.id) === String(me.id)) return;
+      const name = event.user.display_name || event.user.username;
+      let map = typingNow.get(event.conversation_id);
+      if (!map) typingNow.set(event.conversation_id, (map = new Map()));
       if (event.is_typing) map.set(name, Date.now() + 6000);
       else map.delete(name);
       renderTyping();
       return;
     }
     case "read": {
-      if (!user || String(user.id) === String(me.id)) return;
-      readUpTo.set(conversation, Math.max(readUpTo.get(conversation) ?? 0, Number(event.seq ?? 0)));
-      if (conversation === current) renderMessages();
+      if (String(event.user.id) === String(me.id)) return;
+      readUpTo.set(event.conversation_id, Math.max(readUpTo.get(event.conversation_id) ?? 0, event.seq));
+      if (event.conversation_id === current) renderMessages();
       return;
     }
-    case "presence": {
-      if (!user) return;
-      online.set(String(user.id), Boolean(event.is_online));
+    case "presence":
+      online.set(String(event.user.id), event.is_online);
       renderList();
       return;
-    }
     case "conversation_joined":
     case "conversation_updated":
     case "member_added":

@@ -4,7 +4,7 @@
 // was sent meanwhile, once each, in order. Screenshots go to target/screenshots/ (to
 // docs/screenshots/ with CHATWIRE_UPDATE_DOCS=1).
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -97,6 +97,17 @@ async function pageAs(id, name) {
   return page;
 }
 
+/** A page on `base` signed in through its form, as a person would. */
+async function signInByName(base, name) {
+  const page = await (await browser.newContext({ viewport: { width: 980, height: 560 } })).newPage();
+  await page.goto(base);
+  await page.fill("#username", name);
+  await page.click("#signin-form button");
+  await page.waitForSelector("#state.open");
+  assert.equal(await page.textContent("#me"), name);
+  return page;
+}
+
 const nodeOf = async (page) => (await page.textContent("#node"))?.replace(/^node /, "");
 
 test("two pages on two nodes talk, and one follows its node's death to another", async () => {
@@ -154,17 +165,8 @@ test("two pages on two nodes talk, and one follows its node's death to another",
 test("on development nodes the page signs in by name and starts a group", async () => {
   const nodes = await startCluster(2);
   try {
-    const signIn = async (url, name) => {
-      const page = await (await browser.newContext({ viewport: { width: 980, height: 560 } })).newPage();
-      await page.goto(url);
-      await page.fill("#username", name);
-      await page.click("#signin-form button");
-      await page.waitForSelector("#state.open");
-      assert.equal(await page.textContent("#me"), name);
-      return page;
-    };
-    const dave = await signIn(nodes.urls[1], "dave");
-    const carol = await signIn(nodes.urls[0], "carol");
+    const dave = await signInByName(nodes.urls[1], "dave");
+    const carol = await signInByName(nodes.urls[0], "carol");
     await carol.fill("#group-title", "team");
     await carol.fill("#group-users", "dave");
     await carol.click("#group-form button");
@@ -178,5 +180,38 @@ test("on development nodes the page signs in by name and starts a group", async 
     await dave.screenshot({ path: join(shots, "demo-group.png") });
   } finally {
     await nodes.stop();
+  }
+});
+
+test("the README's first command, then http://<node>/: a working chat with nothing else running", async () => {
+  // `chatwire serve` with no settings: a private Postgres in its folder, the in-process bus, a
+  // development secret. Only the ports differ from the README's (8080 and the private
+  // Postgres' 54329 may be taken here).
+  const dir = join(tmpdir(), `chatwire-readme-${randomUUID()}`);
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CHATWIRE_") && k !== "DATABASE_URL" && k !== "REDIS_URL"));
+  const node = spawn(env.CHATWIRE_BIN, ["serve"], { cwd: dir, env: { ...clean, CHATWIRE_BIND: `127.0.0.1:${port}`, CHATWIRE_EMBEDDED_PG_PORT: String(await freePort()) }, stdio: "ignore" });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      assert.ok(Date.now() < deadline && node.exitCode === null, "the node came up");
+      if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const erin = await signInByName(base, "erin");
+    const frank = await signInByName(base, "frank");
+    await frank.fill("#dm-user", "erin");
+    await frank.click("#dm-form button");
+    await frank.waitForSelector("#composer:not([hidden])");
+    await frank.fill("#text", "hello from the README");
+    await frank.press("#text", "Enter");
+    await erin.click("#conversations li:has-text('frank')");
+    await erin.waitForSelector(".message .content:text('hello from the README')");
+  } finally {
+    node.kill("SIGTERM");
+    await new Promise((r) => (node.exitCode !== null ? r() : node.once("exit", r)));
+    rmSync(dir, { recursive: true, force: true });
   }
 });

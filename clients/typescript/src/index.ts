@@ -3,10 +3,10 @@ export type {
   ClientEvents,
   ClientOptions,
   ConnectionState,
-  ServerEvent,
   WebSocketClass,
   WebSocketLike,
 } from "./socket.js";
+export type { DomainEvent } from "./events.js";
 export { ChatwireError, ChatwireRest, tokenOf } from "./rest.js";
 export type {
   Conversation,

@@ -2,6 +2,7 @@
 // jittered backoff over the node URLs it was given, `resume` from the last seq of every
 // conversation on each reconnect, unacknowledged sends re-sent with their idempotency key, and
 // the token refreshed before it expires. The application sees each message once, in seq order.
+import type { DomainEvent } from "./events.js";
 import { type Id, type Message, type TokenSource, type User, tokenOf } from "./rest.js";
 
 /** The platform WebSocket (browsers, Node 22+) or a compatible class such as the `ws` package's. */
@@ -34,8 +35,8 @@ export interface ClientOptions {
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
-/** A server frame other than a message: typing, receipts, presence, membership, ... */
-export interface ServerEvent {
+/** A frame as it came off the socket, before the client sorts it. */
+interface ServerEvent {
   type: string;
   [field: string]: unknown;
 }
@@ -43,8 +44,8 @@ export interface ServerEvent {
 export interface ClientEvents {
   /** Every message of every conversation, once each, in seq order within its conversation. */
   message: (message: Message) => void;
-  /** Every other domain event, as the server sent it. */
-  event: (event: ServerEvent) => void;
+  /** Every other domain event, as the server sent it: typing, receipts, presence, membership. */
+  event: (event: DomainEvent) => void;
   state: (state: ConnectionState, detail: { url?: string; code?: number; reason?: string }) => void;
   hello: (hello: { user: User; node: string; heartbeat_interval: number; token_expires_at?: number }) => void;
   /** The server refused a frame, or the client gave up (`disconnected`, `token_expired`). */
@@ -95,6 +96,8 @@ export class ChatwireClient {
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private watchdog: ReturnType<typeof setInterval> | null = null;
   private heardAt = 0;
+  /** A `resume` for a gap is out; more messages past the gap need not ask again. */
+  private resumeAsked = false;
   private keySeq = 0;
   private readonly keyBase = Math.random().toString(36).slice(2, 10);
   /** Resolved by the first `hello`. */
@@ -223,6 +226,7 @@ export class ChatwireClient {
       if (this.ws !== ws) return;
       this.ws = null;
       this.live = false;
+      this.resumeAsked = false;
       this.clearTimers();
       this.emit("state", "closed", { url: base, code: ev.code, reason: ev.reason });
       if (this.stopped) return;
@@ -281,13 +285,15 @@ export class ChatwireClient {
         this.emit("error", { code, message, frame_type: frame.frame_type as string | undefined });
         return;
       }
+      case "resumed":
+        this.resumeAsked = false;
+        return;
       case "pong":
       case "ok":
-      case "resumed":
       case "refreshed":
         return;
       default:
-        this.emit("event", frame);
+        this.emit("event", frame as unknown as DomainEvent);
     }
   }
 
@@ -342,7 +348,10 @@ export class ChatwireClient {
     let held = this.held.get(conversation);
     if (!held) this.held.set(conversation, (held = new Map()));
     held.set(message.seq, message);
-    this.resume();
+    if (!this.resumeAsked) {
+      this.resumeAsked = true;
+      this.resume();
+    }
   }
 
   private deliver(conversation: string, message: Message): void {
