@@ -27,6 +27,22 @@ pub use redis_sentinel::RedisSentinels;
 pub use redis_server::RedisServer;
 pub use ws::WsClient;
 
+/// A port nothing listens on right now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Waits up to 5 s for a server this harness started to accept connections on `port`.
+pub(crate) async fn wait_for_port(port: u16) -> bool {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 pub const JWT_SECRET: &str = "chatwire-test-secret";
 
 pub fn redis_url() -> String {

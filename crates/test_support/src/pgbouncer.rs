@@ -3,7 +3,6 @@
 //! run as root it runs as the `postgres` user (`setpriv`); the process is this test's own.
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 pub struct PgBouncer {
     pub port: u16,
@@ -22,7 +21,7 @@ impl PgBouncer {
     pub async fn start(dbname: &str, mode: PoolMode, pool_size: usize) -> PgBouncer {
         let dir = std::env::temp_dir().join(format!("chatwire-pgbouncer-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("pgbouncer folder");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let port = crate::free_port();
         let mode = match mode {
             PoolMode::Session => "session",
             PoolMode::Transaction => "transaction",
@@ -58,11 +57,8 @@ impl PgBouncer {
             .expect("pgbouncer must be installed (scripts/test installs it)");
         // Owned from here on: dropping it stops the process, on the failure path too.
         let bouncer = PgBouncer { port, child, dir };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return bouncer;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if crate::wait_for_port(port).await {
+            return bouncer;
         }
         panic!("pgbouncer did not come up on port {port}: {}", bouncer.log());
     }

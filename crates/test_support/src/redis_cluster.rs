@@ -10,10 +10,6 @@ pub struct RedisCluster {
     dir: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 impl RedisCluster {
     pub async fn start() -> RedisCluster {
         let dir = std::env::temp_dir().join(format!("chatwire-cluster-{}", uuid::Uuid::new_v4().simple()));
@@ -22,7 +18,7 @@ impl RedisCluster {
         let ports: Vec<u16> = (0..3)
             .map(|_| {
                 loop {
-                    let p = free_port();
+                    let p = crate::free_port();
                     if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
                         break p;
                     }
@@ -117,11 +113,8 @@ impl RedisCluster {
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it)");
         self.children[i] = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if crate::wait_for_port(port).await {
+            return;
         }
         panic!("redis-server did not come up on port {port}");
     }

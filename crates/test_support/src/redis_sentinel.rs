@@ -16,10 +16,6 @@ pub struct RedisSentinels {
     dir: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 fn cli(port: u16, args: &[&str]) -> String {
     Command::new("redis-cli")
         .args(["-p", &port.to_string()])
@@ -36,8 +32,8 @@ impl RedisSentinels {
         let dir = std::env::temp_dir().join(format!("chatwire-sentinel-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("sentinel folder");
         let mut set = RedisSentinels {
-            data_ports: vec![free_port(), free_port()],
-            sentinel_ports: vec![free_port(), free_port(), free_port()],
+            data_ports: vec![crate::free_port(), crate::free_port()],
+            sentinel_ports: vec![crate::free_port(), crate::free_port(), crate::free_port()],
             data: vec![None, None],
             sentinels: Vec::new(),
             dir,
@@ -162,11 +158,8 @@ impl RedisSentinels {
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it)");
         self.data[i] = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if crate::wait_for_port(port).await {
+            return;
         }
         panic!("redis-server did not come up on port {port}");
     }

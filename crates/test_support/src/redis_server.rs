@@ -1,5 +1,4 @@
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 /// A private redis-server on its own port, which a test may stop and start again.
 pub struct RedisServer {
@@ -7,13 +6,9 @@ pub struct RedisServer {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 impl RedisServer {
     pub async fn start() -> RedisServer {
-        let mut server = RedisServer { port: free_port(), child: None };
+        let mut server = RedisServer { port: crate::free_port(), child: None };
         server.restart().await;
         server
     }
@@ -39,11 +34,8 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it)");
         self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if crate::wait_for_port(self.port).await {
+            return;
         }
         panic!("redis-server did not come up on port {}", self.port);
     }
